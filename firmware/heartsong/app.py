@@ -1,0 +1,301 @@
+"""The appliance: one asyncio loop wiring sources -> DSP -> stress -> policy -> audio, MQTT.
+
+Parts are passed in (built by :mod:`heartsong.wiring` for the device or the simulation),
+so the same loop runs on a Pi and in tests. Shutdown on SIGTERM/SIGINT or at the end of a
+demo: the audio fades out, pending state is published, MQTT says ``offline``, and
+:meth:`Appliance.run` returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from heartsong.audio.engine import AudioEngine
+from heartsong.audio.sinks import Sink
+from heartsong.clock import Clock
+from heartsong.config import Config
+from heartsong.dsp.pipeline import StreamingPipeline
+from heartsong.events import Event, Metrics, PpgBlock, RrBlock, SoundTargets, SourceName
+from heartsong.mqtt.link import MqttLink
+from heartsong.sensors.sources import HeartSource
+from heartsong.stress.estimator import StressEstimator
+from heartsong.therapy.policy import Decision, PolicyInput, PolicySettings, decide
+
+log = logging.getLogger(__name__)
+
+#: A source counts as live while its last beat is younger than this, in seconds.
+SOURCE_STALE_S = 10.0
+#: Offline audio sinks (WAV) are rendered in steps of this much simulated time, in seconds.
+AUDIO_PUMP_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What the appliance reports after each metrics update (for the CLI's status line)."""
+
+    metrics: Metrics
+    targets: SoundTargets
+    mode: str
+    last_reason: str
+    underruns: int
+
+
+class World:
+    """How the simulated world hears the device (the pacer); a no-op on real hardware."""
+
+    def on_targets(self, targets: SoundTargets) -> None:
+        """Called whenever the sound targets change."""
+
+
+class Appliance:
+    """The running device.
+
+    Parameters
+    ----------
+    cfg:
+        Validated configuration.
+    clock:
+        Real or scaled time.
+    sources:
+        Heart-signal sources (PPG, BLE strap, or their simulated counterparts).
+    engine, sink:
+        The audio engine and where its sound goes. A sink with ``realtime = True`` pulls
+        audio itself (PortAudio callback); otherwise the appliance pumps it in clock time.
+    estimator:
+        The stress stage.
+    mqtt:
+        The broker link, or None when MQTT is off.
+    world:
+        The simulated world's hook, or None.
+    on_status:
+        Called after each metrics update (the CLI prints the status line).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        clock: Clock,
+        sources: list[HeartSource],
+        engine: AudioEngine,
+        sink: Sink,
+        estimator: StressEstimator,
+        mqtt: MqttLink | None = None,
+        world: World | None = None,
+        on_status: Callable[[Status], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.sources = sources
+        self.engine = engine
+        self.sink = sink
+        self.estimator = estimator
+        self.mqtt = mqtt
+        self.world = world or World()
+        self.on_status = on_status
+        self.pipelines: dict[SourceName, StreamingPipeline] = {
+            src.name: StreamingPipeline(window_s=cfg.dsp.window_s, update_s=cfg.dsp.update_s)
+            for src in sources
+        }
+        self._last_beat_t: dict[SourceName, float] = {}
+        self.settings = PolicySettings(
+            mode=cfg.therapy.mode,
+            soundscape=cfg.audio.soundscape,
+            volume_db=cfg.audio.volume_db,
+            breath_rate_bpm=cfg.therapy.breath_rate_bpm,
+            sleep_timer_s=cfg.therapy.sleep_timer_min * 60.0,
+        )
+        self.targets: SoundTargets | None = None
+        self.last_reason = ""
+        self.events: list[Event] = []
+        self.metrics_history: list[Metrics] = []
+        self.active_source: SourceName = "none"
+        self._stop = asyncio.Event()
+        self._t_start = 0.0
+        self._audio_rendered_s = 0.0
+
+    # -- inputs -----------------------------------------------------------------------
+    def on_block(self, block: PpgBlock | RrBlock) -> None:
+        """Feed one block from a source into that source's DSP pipeline."""
+        if isinstance(block, PpgBlock):
+            name: SourceName = "ppg"
+            beats = self.pipelines[name].feed_ppg(block)
+        else:
+            name = "ble"
+            beats = self.pipelines[name].feed_rr(block)
+        if beats.size:
+            self._last_beat_t[name] = float(beats[-1])
+
+    def request_stop(self) -> None:
+        """Ask the appliance to shut down cleanly (signal handlers call this)."""
+        if not self._stop.is_set():
+            log.info("stop requested")
+        self._stop.set()
+
+    # -- decisions --------------------------------------------------------------------
+    def _choose_source(self, now: float) -> SourceName:
+        live = [n for n, t in self._last_beat_t.items() if now - t <= SOURCE_STALE_S]
+        preferred: SourceName = self.cfg.sources.preferred
+        if preferred in live:
+            return preferred
+        return live[0] if live else "none"
+
+    def _emit(self, kind: str, message: str, **data: object) -> None:
+        event = Event(self.clock.monotonic(), self.clock.wall(), kind, message, dict(data))
+        self.events.append(event)
+        log.info(message, extra={"fields": {"event": kind, **data}})
+
+    def update(self) -> Status:
+        """One metrics update: DSP window -> stress -> policy -> audio targets -> MQTT."""
+        now = self.clock.monotonic()
+        source = self._choose_source(now)
+        if source != self.active_source:
+            self._emit("source", f"heart source {self.active_source} -> {source}", source=source)
+            self.active_source = source
+        if source == "none":
+            metrics = Metrics(
+                t_s=now,
+                wall_s=self.clock.wall(),
+                source="none",
+                reasons={"hr_bpm": "no heart source is delivering beats"},
+            )
+        else:
+            metrics = self.pipelines[source].metrics(now, self.clock.wall(), source)
+        est = self.estimator.estimate(metrics)
+        reasons = dict(metrics.reasons)
+        if est.reason:
+            reasons["p_stress"] = est.reason
+        metrics = dataclasses.replace(
+            metrics, p_stress=est.p_stress, stress_state=est.state, reasons=reasons
+        )
+        self.metrics_history.append(metrics)
+        self._apply(decide(PolicyInput(self.settings, now - self._t_start, metrics), self.targets))
+        if self.mqtt is not None:
+            self.mqtt.publish_state(self.state_document(metrics))
+        status = Status(
+            metrics, self.targets_or_default, self.settings.mode, self.last_reason,
+            self.engine.underruns,
+        )
+        if self.on_status is not None:
+            self.on_status(status)
+        return status
+
+    @property
+    def targets_or_default(self) -> SoundTargets:
+        """The targets in force (the configured soundscape before the first decision)."""
+        return self.targets or SoundTargets(self.settings.soundscape)
+
+    def _apply(self, decision: Decision) -> None:
+        if decision.targets != self.targets:
+            self.targets = decision.targets
+            self.engine.set_targets(decision.targets)
+            self.world.on_targets(decision.targets)
+        for reason in decision.reasons:
+            self.last_reason = reason
+            self._emit("adaptation", reason)
+
+    def state_document(self, metrics: Metrics) -> dict[str, object]:
+        """The JSON state published on ``heartsong/<id>/state``."""
+        doc = metrics.as_dict()
+        t = self.targets_or_default
+        doc.update(
+            mode=self.settings.mode,
+            soundscape=t.soundscape,
+            playing=t.playing,
+            volume_db=t.volume_db,
+            pacer_bpm=t.breath_rate_bpm,
+            audio_underruns=self.engine.underruns,
+        )
+        return doc
+
+    # -- tasks ------------------------------------------------------------------------
+    async def _updates(self) -> None:
+        while True:
+            await self.clock.sleep(self.cfg.dsp.update_s)
+            self.update()
+
+    async def _audio_pump(self) -> None:
+        while True:
+            await self.clock.sleep(AUDIO_PUMP_S)
+            self._pump_audio_to(self.clock.monotonic() - self._t_start)
+
+    def _pump_audio_to(self, t_s: float) -> None:
+        if t_s > self._audio_rendered_s:
+            self.sink.pump(self.engine, t_s - self._audio_rendered_s)
+            self._audio_rendered_s = t_s
+
+    async def _source(self, src: HeartSource) -> None:
+        try:
+            await src.run(self.on_block)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a source fault must not take the appliance down
+            log.exception("source %s failed; continuing without it", src.name)
+            self._emit("fault", f"source {src.name} stopped", source=src.name)
+
+    async def run(self, duration_s: float | None = None) -> int:
+        """Run until stopped (signal, :meth:`request_stop`) or ``duration_s`` of clock time.
+
+        Returns the process exit code (0 after a clean shutdown).
+        """
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
+        self._t_start = self.clock.monotonic()
+        self.engine.warm_up()
+        for pipe in self.pipelines.values():
+            pipe.warm_up()
+        self._apply(decide(PolicyInput(self.settings, 0.0, None), None))
+        if self.mqtt is not None:
+            self.mqtt.start()
+        self.sink.start()
+        tasks = [
+            asyncio.create_task(self._source(s), name=f"source-{s.name}") for s in self.sources
+        ]
+        tasks.append(asyncio.create_task(self._updates(), name="updates"))
+        if not self.sink.realtime:
+            tasks.append(asyncio.create_task(self._audio_pump(), name="audio-pump"))
+        log.info(
+            "heartsong running",
+            extra={
+                "fields": {"sources": [s.name for s in self.sources], "clock": repr(self.clock)}
+            },
+        )
+        try:
+            if duration_s is None:
+                await self._stop.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), duration_s / self.clock.speed)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    async def _shutdown(self) -> None:
+        fade_s = self.cfg.audio.fade_s
+        self.engine.fade_out(fade_s)
+        if self.sink.realtime:
+            deadline = self.clock.monotonic() + fade_s + 1.0
+            while not self.engine.is_silent and self.clock.monotonic() < deadline:
+                await self.clock.sleep(0.05)
+        else:
+            self._pump_audio_to(self._audio_rendered_s + fade_s + 0.1)
+        self.sink.close()
+        if self.mqtt is not None:
+            if self.metrics_history:
+                self.mqtt.publish_state(self.state_document(self.metrics_history[-1]))
+            await asyncio.to_thread(self.mqtt.stop)
+        log.info("heartsong stopped cleanly")

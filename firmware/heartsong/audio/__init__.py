@@ -1,0 +1,37 @@
+"""Calming audio: numba synthesis kernels, soundscape presets, the engine and its sinks.
+
+``AudioEngine`` renders click-free, allocation-free audio from targets published by the
+control side; a sink takes it to a speaker (``PyAudioSink``), a WAV file (``WavSink``) or
+nowhere (``NullSink``). PyAudio is imported only when a ``PyAudioSink`` is made or
+``list_output_devices`` is called.
+"""
+
+from __future__ import annotations
+
+from heartsong.audio.engine import AudioEngine
+from heartsong.audio.sinks import (
+    NullSink,
+    PumpedSink,
+    PyAudioSink,
+    RealtimeSink,
+    Sink,
+    WavSink,
+    list_output_devices,
+)
+from heartsong.audio.soundscapes import PRESETS, Layer, ParamRange, Soundscape, get_preset
+
+__all__ = [
+    "PRESETS",
+    "AudioEngine",
+    "Layer",
+    "NullSink",
+    "ParamRange",
+    "PumpedSink",
+    "PyAudioSink",
+    "RealtimeSink",
+    "Sink",
+    "Soundscape",
+    "WavSink",
+    "get_preset",
+    "list_output_devices",
+]

@@ -1,0 +1,1 @@
+"""Stress estimation: features, personal baseline and the int8 TFLite classifier."""

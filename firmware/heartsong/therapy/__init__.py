@@ -1,0 +1,1 @@
+"""Therapy: the policy that turns heart signals into sound parameters, and the breath pacer."""

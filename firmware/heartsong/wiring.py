@@ -1,0 +1,131 @@
+"""Builds the appliance from configuration: for the real device and for the simulation.
+
+This is the one place where backends are chosen (gpiozero's pattern): everything else
+receives its parts ready-made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from heartsong.app import Appliance, Status, World
+from heartsong.audio.engine import AudioEngine
+from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
+from heartsong.clock import Clock, RealClock, ScaledClock
+from heartsong.config import Config
+from heartsong.events import SoundTargets
+from heartsong.mqtt.link import MqttLink
+from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
+from heartsong.sensors.sources import HeartSource, SimPpgSource, SimStrapSource
+from heartsong.stress.estimator import NoModelEstimator
+
+log = logging.getLogger(__name__)
+
+
+class SimWorld(World):
+    """The simulated person hears the breath pacer while the sound plays."""
+
+    def __init__(self, person: SimulatedPerson) -> None:
+        self.person = person
+
+    def on_targets(self, targets: SoundTargets) -> None:
+        """Start or stop the person's breathing with the pacer."""
+        pacer = targets.breath_rate_bpm if targets.playing else None
+        self.person.set_pacer(pacer)
+
+
+def make_engine(cfg: Config, seed: int = 0) -> AudioEngine:
+    """The audio engine with the configured format, ceiling and fades."""
+    return AudioEngine(
+        sample_rate_hz=cfg.audio.sample_rate_hz,
+        buffer_frames=cfg.audio.buffer_frames,
+        max_volume_db=cfg.audio.max_volume_db,
+        fade_s=cfg.audio.fade_s,
+        seed=seed,
+    )
+
+
+def make_sink(cfg: Config, engine: AudioEngine) -> Sink:
+    """The sink named by ``audio.output``: a PortAudio device, a WAV file, or nothing."""
+    if cfg.audio.output == "device":
+        return PyAudioSink(engine, cfg.audio.device)
+    if cfg.audio.output == "wav":
+        return WavSink(cfg.audio.wav_path, engine.sample_rate_hz)
+    return NullSink()
+
+
+def bedtime_wall(start_time: str) -> float:
+    """Unix time of the most recent ``HH:MM`` local time, where a simulated night starts."""
+    hh, mm = (int(p) for p in start_time.split(":"))
+    now = dt.datetime.now().astimezone()
+    start = now.replace(hour=hh, minute=mm, second=0, microsecond=0)
+    if start > now:
+        start -= dt.timedelta(days=1)
+    return start.timestamp()
+
+
+def build_demo(
+    cfg: Config, *, speed: float, on_status: Callable[[Status], None] | None = None
+) -> Appliance:
+    """The whole device in simulation: a simulated person read by the sources, real DSP,
+    policy and audio engine, and MQTT when configured."""
+    sim = cfg.simulation
+    clock: Clock = ScaledClock(speed, start_wall=bedtime_wall(sim.start_time))
+    person = SimulatedPerson(
+        PersonParams(
+            hr_bpm=sim.hr_bpm,
+            rmssd_ms=sim.rmssd_ms,
+            breath_rate_bpm=sim.breath_rate_bpm,
+            stress=sim.stress,
+            follows_pacer=sim.follows_pacer,
+            motion_artifacts_per_hour=sim.motion_artifacts_per_hour,
+        ),
+        seed=sim.seed,
+    )
+    sources: list[HeartSource] = []
+    if cfg.sources.ppg:
+        sources.append(SimPpgSource(PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1), clock))
+    if cfg.sources.ble:
+        sources.append(SimStrapSource(SimulatedStrap(person), clock))
+    engine = make_engine(cfg, seed=sim.seed)
+    return Appliance(
+        cfg,
+        clock=clock,
+        sources=sources,
+        engine=engine,
+        sink=make_sink(cfg, engine),
+        estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
+        mqtt=MqttLink(cfg.mqtt, cfg.device.id) if cfg.mqtt.enabled else None,
+        world=SimWorld(person),
+        on_status=on_status,
+    )
+
+
+def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None) -> Appliance:
+    """The real device: hardware sources per config, the configured audio output, MQTT.
+
+    Heart sources on hardware (the MAX30102 driver over smbus2 and the BLE strap client)
+    plug in here; a source that is enabled but has no hardware backend is reported once and
+    the appliance keeps running with the rest (sound, controls, MQTT).
+    """
+    sources: list[HeartSource] = []
+    for name, enabled in (("ppg", cfg.sources.ppg), ("ble", cfg.sources.ble)):
+        if enabled:
+            log.warning(
+                "heart source %r is enabled but this build has no hardware backend for it; "
+                "running without it",
+                name,
+            )
+    engine = make_engine(cfg)
+    return Appliance(
+        cfg,
+        clock=RealClock(),
+        sources=sources,
+        engine=engine,
+        sink=make_sink(cfg, engine),
+        estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
+        mqtt=MqttLink(cfg.mqtt, cfg.device.id) if cfg.mqtt.enabled else None,
+        on_status=on_status,
+    )

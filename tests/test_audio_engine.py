@@ -1,0 +1,525 @@
+"""The audio engine end to end: ceiling, ramps, fades, crossfades, publication, sinks."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+import tracemalloc
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heartsong.audio import (
+    PRESETS,
+    AudioEngine,
+    Layer,
+    NullSink,
+    ParamRange,
+    PumpedSink,
+    PyAudioSink,
+    RealtimeSink,
+    Soundscape,
+    WavSink,
+    get_preset,
+    list_output_devices,
+)
+from heartsong.audio.params import P_SEQ, P_VOLUME_DB, ParamBoard, ParamValues, _read_params
+from heartsong.errors import AudioDeviceError, InputDataError
+from heartsong.events import SoundTargets
+
+FS = 48000
+BLOCK = 256
+
+
+def make_engine(**kwargs: object) -> AudioEngine:
+    engine = AudioEngine(**kwargs)  # type: ignore[arg-type]
+    engine.warm_up()
+    return engine
+
+
+def render_seconds(engine: AudioEngine, seconds: float, block: int = BLOCK) -> np.ndarray:
+    """Render ``seconds`` in blocks of at most ``block`` frames, as the callback would."""
+    frames = round(seconds * engine.sample_rate_hz)
+    out = np.zeros((frames, 2), dtype=np.float32)
+    for start in range(0, frames, block):
+        engine.render(out[start : start + block])
+    return out
+
+
+def max_step(x: np.ndarray) -> float:
+    """Largest sample-to-sample change on either channel (a click detector)."""
+    return float(np.abs(np.diff(x, axis=0)).max())
+
+
+def window_rms(x: np.ndarray, window: int) -> np.ndarray:
+    n = len(x) // window
+    return np.sqrt(np.mean(x[: n * window].reshape(n, window, 2) ** 2, axis=(1, 2)))
+
+
+# ----------------------------------------------------------------------------- presets
+def test_presets_are_frozen_data_with_ocean_and_brown_noise() -> None:
+    assert {"ocean", "brown_noise"} <= set(PRESETS)
+    for name, preset in PRESETS.items():
+        assert preset.name == name and preset.layers and preset.description
+        assert 0.0 <= preset.intensity.lo <= preset.intensity.hi <= 1.0
+        assert 3.0 <= preset.breath_rate_bpm.lo <= preset.breath_rate_bpm.hi <= 20.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PRESETS["ocean"].breath_depth = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        PRESETS["rain"] = PRESETS["ocean"]  # type: ignore[index]
+    assert get_preset("ocean") is PRESETS["ocean"]
+
+
+def test_get_preset_unknown_name_is_a_clear_error() -> None:
+    with pytest.raises(InputDataError) as err:
+        get_preset("whale_song")
+    assert err.value.field == "soundscape"
+    assert "'ocean'" in str(err.value) and "'brown_noise'" in str(err.value)
+    assert "whale_song" in str(err.value)
+
+
+def test_soundscape_validation_names_the_field() -> None:
+    with pytest.raises(InputDataError, match=r"x\.layers"):
+        Soundscape("x", "dup", (Layer("pink", 1.0), Layer("pink", 0.5)))
+    with pytest.raises(InputDataError, match=r"x\.breath_rate_bpm"):
+        Soundscape("x", "fast", (Layer("pink", 1.0),), breath_rate_bpm=ParamRange(3.0, 40.0))
+    with pytest.raises(InputDataError, match=r"layer\.source"):
+        Layer("violin", 1.0)  # type: ignore[arg-type]
+    with pytest.raises(InputDataError, match="range"):
+        ParamRange(1.0, 0.0)
+
+
+# ----------------------------------------------------------------------------- engine basics
+@pytest.fixture(scope="module")
+def warm() -> AudioEngine:
+    """One warm engine: compiles (or loads) the kernels once for the module."""
+    return make_engine()
+
+
+def test_engine_is_silent_until_told_to_play(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.5)
+    assert engine.is_silent
+    out = render_seconds(engine, 0.2)
+    assert not out.any()
+    frames = len(out)
+    engine.set_targets(SoundTargets("ocean", volume_db=-12.0))
+    assert engine.is_silent  # nothing rendered yet
+    out = render_seconds(engine, 1.0)
+    frames += len(out)
+    assert not engine.is_silent
+    rms = window_rms(out, 4800)
+    assert rms[0] < rms[-1]  # faded in
+    assert rms[-1] > 0.01
+    assert engine.current_preset == "ocean"
+    assert engine.frames_rendered == frames
+
+
+def test_constructor_rejects_bad_settings() -> None:
+    for kwargs, field in (
+        ({"crossfade_s": 1.0}, "crossfade_s"),
+        ({"max_volume_db": 3.0}, "max_volume_db"),
+        ({"buffer_frames": 0}, "buffer_frames"),
+        ({"sample_rate_hz": 44100.5}, "sample_rate_hz"),
+        ({"fade_s": float("nan")}, "fade_s"),
+    ):
+        with pytest.raises(InputDataError) as err:
+            AudioEngine(**kwargs)  # type: ignore[arg-type]
+        assert err.value.field == field
+
+
+def test_set_targets_clamps_into_preset_ranges_and_ceiling() -> None:
+    engine = AudioEngine(max_volume_db=-10.0)
+    engine.set_targets(
+        SoundTargets(
+            "brown_noise", volume_db=+12.0, intensity=3.0, brightness=1.0, breath_rate_bpm=40
+        )
+    )
+    t = engine.targets
+    assert t is not None
+    preset = PRESETS["brown_noise"]
+    assert t.volume_db == -10.0
+    assert t.intensity == preset.intensity.hi
+    assert t.brightness == preset.brightness.hi < 1.0
+    assert t.breath_rate_bpm == preset.breath_rate_bpm.hi
+    engine.set_targets(SoundTargets("ocean", volume_db=-200.0, breath_rate_bpm=0))
+    assert engine.targets is not None
+    assert engine.targets.volume_db == PRESETS["ocean"].volume_db.lo
+    assert engine.targets.breath_rate_bpm is None
+
+
+@pytest.mark.parametrize(
+    ("targets", "field"),
+    [
+        (SoundTargets("rain"), "soundscape"),
+        (SoundTargets("ocean", volume_db=float("nan")), "volume_db"),
+        (SoundTargets("ocean", intensity=float("inf")), "intensity"),
+        (SoundTargets("ocean", breath_rate_bpm=-6.0), "breath_rate_bpm"),
+    ],
+)
+def test_set_targets_rejects_bad_values_naming_the_field(targets: SoundTargets, field: str) -> None:
+    engine = AudioEngine()
+    with pytest.raises(InputDataError) as err:
+        engine.set_targets(targets)
+    assert err.value.field == field
+    assert engine.targets is None  # nothing published
+
+
+def test_same_seed_same_audio_and_callback_equals_render(warm: AudioEngine) -> None:
+    a, b, c = (make_engine(seed=s, fade_s=0.1) for s in (5, 5, 6))
+    targets = SoundTargets("ocean", volume_db=-12.0, breath_rate_bpm=6.0)
+    for e in (a, b, c):
+        e.set_targets(targets)
+    out_a = render_seconds(a, 100 * BLOCK / FS)
+    frames = []
+    for _ in range(100):
+        data, flag = b.process_callback(None, BLOCK, {}, 0)
+        assert flag == 0 and len(data) == BLOCK * 2 * 4
+        frames.append(np.frombuffer(data, dtype=np.float32).reshape(BLOCK, 2))
+    np.testing.assert_array_equal(np.concatenate(frames), out_a)
+    assert not np.array_equal(render_seconds(c, 0.5), out_a)
+
+
+def test_callback_counts_output_underflows_and_overflows(warm: AudioEngine) -> None:
+    engine = make_engine()
+    for status in (0, 0x4, 0x8, 0x10, 0x4 | 0x10, 0x1):  # 0x10 priming, 0x1 input underflow
+        engine.process_callback(None, BLOCK, {}, status)
+    assert engine.underruns == 3
+
+
+def test_callback_handles_an_unexpected_frame_count(warm: AudioEngine) -> None:
+    engine = make_engine()
+    data, _ = engine.process_callback(None, 1000, {}, 0)
+    assert len(data) == 1000 * 2 * 4
+    assert engine.frames_rendered == 1000
+
+
+# ----------------------------------------------------------------------------- safety
+def test_output_never_exceeds_the_ceiling_for_random_extreme_targets(warm: AudioEngine) -> None:
+    rng = np.random.default_rng(42)
+    for max_db in (-6.0, -20.0):
+        engine = make_engine(max_volume_db=max_db, fade_s=0.1, seed=int(rng.integers(1000)))
+        ceiling = np.float32(10 ** (max_db / 20))
+        assert engine.ceiling <= ceiling
+        peak = 0.0
+        for _ in range(40):
+            engine.set_targets(
+                SoundTargets(
+                    str(rng.choice(list(PRESETS))),
+                    volume_db=float(rng.uniform(-10.0, 40.0)),
+                    intensity=float(rng.choice([0.0, 1.0, 5.0])),
+                    brightness=float(rng.choice([0.0, 1.0, 5.0])),
+                    breath_rate_bpm=float(rng.choice([3.0, 20.0, 100.0])),
+                )
+            )
+            out = render_seconds(engine, 0.1)
+            peak = max(peak, float(np.abs(out).max()))
+        assert peak <= engine.ceiling
+        assert peak > 0.5 * engine.ceiling  # the test did drive it hard
+
+
+def test_no_clicks_under_random_target_changes_and_preset_switches(warm: AudioEngine) -> None:
+    names = list(PRESETS)
+    # Reference: each preset held steady at its loudest, brightest legal setting.
+    steady = 0.0
+    for name in names:
+        engine = make_engine(seed=1)
+        preset = PRESETS[name]
+        engine.set_targets(
+            SoundTargets(name, volume_db=0.0, intensity=1.0, brightness=preset.brightness.hi)
+        )
+        render_seconds(engine, 3.5)  # past the fade-in
+        steady = max(steady, max_step(render_seconds(engine, 10.0)))
+
+    engine = make_engine(seed=2)
+    rng = np.random.default_rng(2)
+    outs = []
+    for step in range(200):  # 20 s, a change every 100 ms, a preset switch every 5 s
+        engine.set_targets(
+            SoundTargets(
+                names[(step // 50) % len(names)],
+                volume_db=float(rng.uniform(-40.0, 0.0)),
+                intensity=float(rng.uniform(0.0, 1.0)),
+                brightness=float(rng.uniform(0.0, 1.0)),
+                breath_rate_bpm=float(rng.uniform(3.0, 20.0)) if rng.random() < 0.7 else None,
+            )
+        )
+        outs.append(render_seconds(engine, 0.1))
+    changing = np.concatenate(outs)
+    assert changing.shape == (20 * FS, 2)
+    assert max_step(changing) <= 1.5 * steady
+
+    # The detector is not blind: the same loud steady sound switched on without a ramp.
+    loud = make_engine(seed=3)
+    loud.set_targets(SoundTargets("brown_noise", volume_db=0.0, intensity=1.0))
+    render_seconds(loud, 3.5)
+    x = render_seconds(loud, 1.0)
+    x[: len(x) // 2] = 0.0
+    assert max_step(x) > 1.5 * steady
+
+
+def test_volume_change_is_ramped_not_stepped(warm: AudioEngine) -> None:
+    # Two engines with the same seed play the same noise; only the master gain differs,
+    # so their sample ratio is the gain ratio (levels stay below the limiter's knee).
+    moving, steady = make_engine(fade_s=0.1, seed=4), make_engine(fade_s=0.1, seed=4)
+    for e in (moving, steady):
+        e.set_targets(SoundTargets("ocean", volume_db=-40.0))
+    render_seconds(moving, 1.0)
+    render_seconds(steady, 1.0)
+    moving.set_targets(SoundTargets("ocean", volume_db=-20.0))
+    a = render_seconds(moving, 3.0).astype(np.float64)
+    b = render_seconds(steady, 3.0).astype(np.float64)
+    ok = np.abs(b) > 1e-4
+    gain_db = 20 * np.log10(np.abs(a[ok]) / np.abs(b[ok]))
+    assert gain_db[:20].max() < 0.5  # starts where it was
+    assert gain_db[-1000:] == pytest.approx(20.0, abs=0.05)  # arrives
+    # never more than 0.1 dB between neighbouring samples: a smooth ramp, not a step
+    assert np.abs(np.diff(gain_db)).max() < 0.1
+    t_half = np.argmax(gain_db > 10.0) / FS / 2  # ~stereo-interleaved index -> seconds
+    assert 0.1 < t_half < 1.0
+    assert moving.volume_db == pytest.approx(-20.0, abs=0.05)
+
+
+def test_fade_out_reaches_silence_and_playing_fades_back_in(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.2)
+    targets = SoundTargets("ocean", volume_db=-12.0, breath_rate_bpm=6.0)
+    engine.set_targets(targets)
+    render_seconds(engine, 1.0)
+    assert not engine.is_silent
+    engine.fade_out(1.0)
+    assert engine.targets is not None and not engine.targets.playing
+    out = render_seconds(engine, 1.2)
+    assert engine.is_silent
+    tail = out[FS + BLOCK :]
+    assert tail.size and not tail.any()
+    rms = window_rms(out[:FS], 4800)
+    assert np.all(np.diff(rms) < 0.002)  # monotonic apart from the swell's own motion
+    assert rms[-1] < 0.05 * rms[0]
+    assert not render_seconds(engine, 0.5).any()  # stays silent
+    engine.set_targets(targets)
+    assert render_seconds(engine, 0.5).any()
+
+
+def test_preset_change_crossfades_with_equal_power(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.1, crossfade_s=3.0)
+    engine.set_targets(SoundTargets("brown_noise", volume_db=-12.0, brightness=0.3))
+    before = render_seconds(engine, 2.0)
+    engine.set_targets(SoundTargets("ocean", volume_db=-12.0, brightness=0.3))
+    during = render_seconds(engine, 1.5)
+    assert 0.0 < engine.crossfade_progress < 1.0  # still crossfading after 1.5 s
+    during = np.concatenate((during, render_seconds(engine, 1.6)))
+    assert engine.crossfade_progress == 1.0
+    after = render_seconds(engine, 12.0)
+    assert engine.current_preset == "ocean"
+    rms_during = window_rms(during, 4800)
+    lo = min(window_rms(before, 4800).min(), window_rms(after, 4800).min())
+    hi = max(window_rms(before, 4800).max(), window_rms(after, 4800).max())
+    # equal power: no dip and no bump beyond what either preset does on its own (+-3 dB)
+    assert rms_during.min() > lo / 1.42
+    assert rms_during.max() < hi * 1.42
+
+
+def test_breath_pacer_phase_follows_the_rate_and_modulates_the_level(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.1)
+    engine.set_targets(SoundTargets("brown_noise", volume_db=-12.0, breath_rate_bpm=6.0))
+    render_seconds(engine, 1.0)
+    phases, levels, rms = [], [], []
+    for _ in range(3000):  # 16 s, one 5.3 ms block at a time
+        out = render_seconds(engine, BLOCK / FS)
+        phases.append(engine.breath_phase)
+        levels.append(engine.breath_level)
+        rms.append(np.sqrt(np.mean(out**2)))
+    advance = np.diff(phases) % 1.0
+    assert advance.mean() == pytest.approx(6.0 / 60.0 * BLOCK / FS, rel=1e-6)
+    level = np.array(levels)
+    r = np.array(rms)
+    assert r[level > 0.9].mean() > 1.3 * r[level < 0.1].mean()  # swells on the inhale
+    # pacer off: the phase stops once silent, the modulation decays while playing
+    engine.set_targets(SoundTargets("brown_noise", volume_db=-12.0, breath_rate_bpm=None))
+    render_seconds(engine, 10.0)
+    tail = window_rms(render_seconds(engine, 10.0), 4800)
+    assert tail.max() / tail.min() < 1.3
+
+
+# ----------------------------------------------------------------------------- real-time rules
+def test_render_does_not_allocate_after_warm_up(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.1)
+    engine.set_targets(SoundTargets("ocean", volume_db=-12.0, breath_rate_bpm=6.0))
+    out = np.zeros((BLOCK, 2), dtype=np.float32)
+    for _ in range(20):
+        engine.render(out)
+    tracemalloc.start()
+    try:
+        engine.render(out)
+        results = []
+        for calls in (100, 1000):
+            tracemalloc.reset_peak()
+            base, _ = tracemalloc.get_traced_memory()
+            for _ in range(calls):
+                engine.render(out)
+            current, peak = tracemalloc.get_traced_memory()
+            results.append((current - base, peak - base))
+    finally:
+        tracemalloc.stop()
+    (net100, peak100), (net1000, peak1000) = results
+    # Nothing retained, and the only transient is numba's argument packing for one call
+    # (< 1 KiB, the same for 100 or 1000 calls: nothing grows with the number of calls).
+    assert net100 <= 256 and net1000 <= 256
+    assert peak100 <= 1024 and peak1000 <= peak100 + 128
+
+
+# ----------------------------------------------------------------------------- publication
+def values(k: int) -> ParamValues:
+    """A set of targets whose every field encodes ``k`` (to detect torn reads)."""
+    return ParamValues(
+        volume_db=-float(k),
+        intensity=k / 1e6,
+        brightness=k / 1e6,
+        breath_rate_bpm=float(k),
+        playing=bool(k % 2),
+        preset=k,
+        fade_s=float(k),
+    )
+
+
+def test_param_board_round_trip_and_refuses_a_torn_read() -> None:
+    board = ParamBoard(values(0))
+    assert board.sequence == 2
+    assert board.publish(values(7)) == 4
+    assert board.read() == values(7)
+    board.array[P_SEQ] += 1  # a writer is between its two counter updates
+    board.array[P_VOLUME_DB] = -99.0
+    staging = np.zeros_like(board.array)
+    snapshot = np.full_like(board.array, 123.0)
+    assert not _read_params(board.array, staging, snapshot)
+    assert np.all(snapshot == 123.0)  # previous snapshot kept
+    assert board.read() is None
+
+
+def test_param_board_reads_are_consistent_under_concurrent_writers() -> None:
+    board = ParamBoard(values(0))
+    stop = threading.Event()
+
+    def writer(offset: int) -> None:
+        k = offset
+        while not stop.is_set():
+            board.publish(values(k))
+            k += 2
+
+    threads = [threading.Thread(target=writer, args=(o,)) for o in (1, 2)]
+    for t in threads:
+        t.start()
+    seen = 0
+    try:
+        deadline = time.monotonic() + 10.0
+        while seen < 3000 and time.monotonic() < deadline:
+            v = board.read()
+            if v is not None:
+                assert v == values(int(v.breath_rate_bpm))
+                seen += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert seen >= 3000
+    assert board.sequence % 2 == 0
+
+
+# ----------------------------------------------------------------------------- sinks
+def test_wav_sink_writes_a_valid_file_of_the_right_length(
+    warm: AudioEngine, tmp_path: Path
+) -> None:
+    path = tmp_path / "night.wav"
+    engine = make_engine(fade_s=0.1, seed=9)
+    twin = make_engine(fade_s=0.1, seed=9)
+    for e in (engine, twin):
+        e.set_targets(SoundTargets("ocean", volume_db=-12.0))
+    sink = WavSink(path)
+    assert isinstance(sink, PumpedSink) and not sink.realtime
+    assert sink.pump(engine, 1.0) == FS
+    assert sink.pump(engine, 0.25) == FS // 4
+    sink.close()
+    sink.close()  # safe twice
+    with wave.open(str(path), "rb") as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, FS)
+        assert wav.getnframes() == FS + FS // 4
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    expected = render_seconds(twin, 1.25)
+    np.testing.assert_allclose(pcm / 32767.0, expected, atol=1.0 / 32767.0)
+    assert np.abs(pcm).max() > 100
+    with pytest.raises(AudioDeviceError):
+        sink.pump(engine, 0.1)
+
+
+def test_wav_sink_rejects_bad_durations_and_mixed_rates(tmp_path: Path) -> None:
+    sink = WavSink(tmp_path / "x.wav")
+    engine = AudioEngine()
+    with pytest.raises(InputDataError, match="seconds"):
+        sink.pump(engine, -1.0)
+    sink.pump(engine, 0.01)
+    with pytest.raises(InputDataError, match="sample_rate_hz"):
+        sink.pump(AudioEngine(sample_rate_hz=44100), 0.01)
+    sink.close()
+
+
+def test_null_sink_discards_or_measures(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.1)
+    engine.set_targets(SoundTargets("brown_noise", volume_db=-6.0, intensity=1.0))
+    idle = NullSink()
+    assert idle.pump(engine, 1.0) == FS
+    assert engine.frames_rendered == 0 and idle.peak == 0.0  # nothing pulled
+    meter = NullSink(pull=True)
+    meter.pump(engine, 2.0)
+    assert engine.frames_rendered == 2 * FS == meter.frames
+    assert 0.0 < meter.rms < meter.peak <= engine.ceiling
+    meter.close()
+    meter.close()
+
+
+def test_list_output_devices_returns_names() -> None:
+    names = list_output_devices()
+    assert isinstance(names, list)
+    assert all(isinstance(n, str) and n for n in names)
+
+
+def test_pyaudio_sink_unknown_device_lists_the_outputs() -> None:
+    engine = AudioEngine()
+    with pytest.raises(AudioDeviceError) as err:
+        PyAudioSink(engine, device_name="No Such Speaker 9000")
+    message = str(err.value)
+    assert "'No Such Speaker 9000'" in message
+    assert "outputs found:" in message
+    for name in list_output_devices():
+        assert repr(name) in message
+
+
+def _outputs() -> list[str]:
+    try:
+        return list_output_devices()
+    except AudioDeviceError:
+        return []
+
+
+@pytest.mark.jack
+@pytest.mark.skipif(not _outputs(), reason="no audio output device (PortAudio)")
+def test_pyaudio_sink_plays_through_a_real_device(warm: AudioEngine) -> None:
+    engine = make_engine(fade_s=0.1)
+    engine.set_targets(SoundTargets("ocean", volume_db=-30.0))
+    sink = PyAudioSink(engine)
+    assert isinstance(sink, RealtimeSink) and sink.realtime
+    try:
+        assert sink.latency_s > 0.0
+        sink.start()
+        deadline = time.monotonic() + 5.0
+        while engine.frames_rendered < 10 * BLOCK and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.frames_rendered >= 10 * BLOCK
+        assert sink.is_active
+        sink.stop()
+        assert not sink.is_active
+    finally:
+        sink.close()
+        sink.close()  # safe twice
+    assert engine.callback_error is None

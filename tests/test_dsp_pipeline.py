@@ -1,0 +1,351 @@
+"""The streaming DSP pipeline: beats from PPG and RR blocks, gaps, windows, metrics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from heartsong.dsp.pipeline import StreamingPipeline, analyze_ppg, warm_up
+from heartsong.errors import InputDataError
+from heartsong.events import PpgBlock, RrBlock
+
+T0_S = 1000.0  # monotonic clocks do not start at zero
+
+
+def raw_ppg(
+    fs: float, duration_s: float, hr_bpm: float = 70.0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raw-count-like PPG (falls at systole) with pulses at known times (s from sample 0)."""
+    rng = np.random.default_rng(seed)
+    rr_s = 60.0 / hr_bpm * (1.0 + 0.05 * rng.standard_normal(int(duration_s * hr_bpm / 60) + 2))
+    beats = 0.3 + np.cumsum(rr_s)
+    beats = beats[beats < duration_s - 0.3]
+    t = np.arange(int(duration_s * fs)) / fs
+    pulse = np.zeros_like(t)
+    for b in beats:
+        pulse += np.exp(-0.5 * ((t - b) / 0.07) ** 2)
+    pulse += 0.03 * rng.standard_normal(t.size) + 0.2 * np.sin(2 * np.pi * 0.25 * t)
+    return 60000.0 - 400.0 * pulse, beats
+
+
+def ppg_blocks(
+    x: np.ndarray, fs: float, t0_s: float, seed: int = 0, gap_samples: int = 0
+) -> list[PpgBlock]:
+    """Split a signal into random-sized blocks; the first carries ``gap_samples``."""
+    rng = np.random.default_rng(seed)
+    blocks, start = [], 0
+    while start < x.size:
+        n = int(rng.integers(1, 64))
+        blocks.append(
+            PpgBlock(
+                t0_s=t0_s + start / fs,
+                fs_hz=fs,
+                ir=x[start : start + n],
+                red=np.zeros(0),
+                gap_samples=gap_samples if start == 0 else 0,
+            )
+        )
+        start += n
+    return blocks
+
+
+def rr_blocks(
+    rr_ms: np.ndarray, t_start_s: float, per_block: int = 2, gap_before: bool = False
+) -> list[RrBlock]:
+    """Wearable notifications carrying ``per_block`` intervals each."""
+    times = t_start_s + np.cumsum(rr_ms) / 1000.0
+    blocks = []
+    for i in range(0, rr_ms.size, per_block):
+        blocks.append(
+            RrBlock(
+                t_s=float(times[min(i + per_block, rr_ms.size) - 1]) + 0.05,
+                rr_ms=rr_ms[i : i + per_block],
+                beat_times_s=times[i : i + per_block],
+                gap_before=gap_before and i == 0,
+            )
+        )
+    return blocks
+
+
+def feed_all(pipe: StreamingPipeline, blocks: list[PpgBlock] | list[RrBlock]) -> np.ndarray:
+    out = [pipe.feed_ppg(b) if isinstance(b, PpgBlock) else pipe.feed_rr(b) for b in blocks]
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def varying_rr(n: int, seed: int = 0, mean_ms: float = 850.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    k = np.arange(n)
+    rr: np.ndarray = mean_ms + 50.0 * np.sin(2 * np.pi * k / 5.0) + 15.0 * rng.standard_normal(n)
+    return rr
+
+
+def test_too_few_beats_gives_none_with_a_reason() -> None:
+    pipe = StreamingPipeline()
+    feed_all(pipe, rr_blocks(varying_rr(8), T0_S))
+    m = pipe.metrics(T0_S + 10.0, 1.7e9, "ble")
+    for name in ("hr_bpm", "rmssd_ms", "sdnn_ms", "pnn50_pct"):
+        assert getattr(m, name) is None
+        assert m.reasons[name] == "too few clean beats: 8 < 20"
+    assert m.n_beats == 8 and m.signal_quality == 1.0 and m.source == "ble"
+    for name in ("lf_hf", "resp_rate_bpm", "coherence"):
+        assert getattr(m, name) is None and m.reasons[name] == "not computed yet"
+    assert m.p_stress is None and m.stress_state == "unknown"
+
+
+def test_empty_pipeline_reports_no_quality() -> None:
+    m = StreamingPipeline().metrics(5.0, 0.0, "none")
+    assert m.n_beats == 0 and m.signal_quality is None
+    assert "signal_quality" in m.reasons and m.reasons["hr_bpm"].startswith("too few")
+
+
+def test_known_rr_series_gives_numpy_metrics_over_the_window() -> None:
+    rr = varying_rr(120)
+    pipe = StreamingPipeline(window_s=60.0)
+    accepted = feed_all(pipe, rr_blocks(rr, T0_S, per_block=3))
+    times = T0_S + np.cumsum(rr) / 1000.0
+    np.testing.assert_allclose(accepted, times)
+    t_end = float(times[-1])
+    m = pipe.metrics(t_end, 1.7e9, "ble")
+
+    nn = rr[times >= t_end - 60.0]
+    diff = np.diff(nn)
+    assert (
+        m.n_beats == nn.size
+        and m.signal_quality == 1.0
+        and m.reasons.keys()
+        == {
+            "lf_hf",
+            "resp_rate_bpm",
+            "coherence",
+        }
+    )
+    assert m.hr_bpm == pytest.approx(60000.0 / np.mean(nn), rel=1e-12)
+    assert m.sdnn_ms == pytest.approx(np.std(nn, ddof=1), rel=1e-12)
+    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diff**2)), rel=1e-12)
+    assert m.pnn50_pct == pytest.approx(100.0 * np.mean(np.abs(diff) > 50.0), rel=1e-12)
+    assert m.as_dict()["hr_bpm"] == round(60000.0 / np.mean(nn), 4)
+
+
+def test_window_forgets_old_beats_and_faster_heart_raises_hr() -> None:
+    pipe = StreamingPipeline(window_s=60.0)
+    slow = varying_rr(120, mean_ms=1000.0)
+    feed_all(pipe, rr_blocks(slow, T0_S))
+    t_slow = T0_S + slow.sum() / 1000.0
+    hr_slow = pipe.metrics(t_slow, 0.0, "ble").hr_bpm
+    fast = varying_rr(150, seed=1, mean_ms=600.0)
+    feed_all(pipe, rr_blocks(fast, t_slow))
+    t_fast = t_slow + fast.sum() / 1000.0
+    hr_fast = pipe.metrics(t_fast, 0.0, "ble").hr_bpm
+    assert hr_slow is not None and hr_fast is not None
+    assert hr_slow == pytest.approx(60.0, abs=2.0)
+    assert hr_fast == pytest.approx(100.0, abs=2.0)
+    # bounded history: only about one window of beats is kept
+    assert pipe.n_stored_beats <= 60.0 / 0.6 + 10
+
+
+def test_rr_gap_is_not_bridged() -> None:
+    before, after = varying_rr(40, mean_ms=800.0), varying_rr(40, seed=2, mean_ms=1100.0)
+    t_after = T0_S + before.sum() / 1000.0 + 5.0  # 5 s of lost notifications
+    gapped = StreamingPipeline(window_s=120.0)
+    feed_all(gapped, rr_blocks(before, T0_S))
+    feed_all(gapped, rr_blocks(after, t_after, gap_before=True))
+    t_end = t_after + after.sum() / 1000.0
+    m = gapped.metrics(t_end, 0.0, "ble")
+    diffs = np.concatenate([np.diff(before), np.diff(after)])
+    assert m.signal_quality == 1.0
+    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diffs**2)), rel=1e-12)
+    assert len(set(gapped.beat_window(t_end).segment.tolist())) == 2
+
+    # The same beats without the gap flag: the jump counts against the 30 % rule.
+    bridged = StreamingPipeline(window_s=120.0)
+    feed_all(bridged, rr_blocks(before, T0_S))
+    feed_all(bridged, rr_blocks(after, t_after))
+    assert bridged.metrics(t_end, 0.0, "ble").signal_quality == pytest.approx(79 / 80)
+
+
+def test_artefact_intervals_lower_quality_and_are_left_out() -> None:
+    rr = varying_rr(70)
+    rr[30] += rr[31]  # a missed beat: one double interval
+    rr = np.delete(rr, 31)  # 58 s of beats
+    pipe = StreamingPipeline(window_s=60.0)
+    feed_all(pipe, rr_blocks(rr, T0_S))
+    m = pipe.metrics(T0_S + rr.sum() / 1000.0, 0.0, "ble")
+    assert m.signal_quality == pytest.approx((rr.size - 2) / rr.size)
+    kept = [np.diff(rr[:30]), np.diff(rr[32:])]  # the double and the one after are dropped
+    diffs = np.concatenate(kept)
+    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diffs**2)), rel=1e-12)
+
+
+def test_low_coverage_and_few_differences_give_reasons() -> None:
+    pipe = StreamingPipeline(window_s=60.0)
+    feed_all(pipe, rr_blocks(np.full(25, 600.0), T0_S))  # 15 s of a 60 s window
+    m = pipe.metrics(T0_S + 15.0, 0.0, "ble")
+    assert m.hr_bpm is None and m.reasons["hr_bpm"] == (
+        "clean beats cover too little of the window: 25% < 50%"
+    )
+
+    pipe = StreamingPipeline(window_s=60.0)
+    t = T0_S
+    for _ in range(40):  # every notification after lost ones: no two beats in a row
+        feed_all(pipe, rr_blocks(np.array([1000.0]), t, gap_before=True))
+        t += 1.5
+    m = pipe.metrics(t, 0.0, "ble")
+    assert m.hr_bpm == pytest.approx(60.0) and m.sdnn_ms == pytest.approx(0.0)
+    assert m.rmssd_ms is None and m.pnn50_pct is None
+    assert m.reasons["rmssd_ms"] == "too few successive differences: 0 < 10"
+
+
+@pytest.mark.parametrize("fs", [25.0, 50.0, 100.0])
+def test_ppg_stream_finds_beats_and_metrics_match_truth(fs: float) -> None:
+    duration = 80.0
+    x, beats = raw_ppg(fs, duration, seed=int(fs))
+    pipe = StreamingPipeline(fs_hz=fs)
+    found = feed_all(pipe, ppg_blocks(x, fs, T0_S, seed=1)) - T0_S
+    assert np.all(np.diff(found) > 0)
+    true_in = beats[(beats > 1.5) & (beats < duration - 1.0)]
+    idx = np.clip(np.searchsorted(found, true_in), 1, found.size - 1)
+    err = np.minimum(np.abs(found[idx] - true_in), np.abs(found[idx - 1] - true_in))
+    assert np.max(err) < 0.05 and np.median(err) < 0.015
+
+    t_end = T0_S + duration
+    m = pipe.metrics(t_end, 0.0, "ppg")
+    window = beats[beats >= duration - 60.0]
+    rr_true = np.diff(window) * 1000.0
+    assert m.signal_quality == 1.0
+    assert m.hr_bpm == pytest.approx(60000.0 / rr_true.mean(), abs=1.0)
+    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(np.diff(rr_true) ** 2)), rel=0.1)
+    assert m.sdnn_ms == pytest.approx(np.std(rr_true, ddof=1), rel=0.1)
+
+
+def test_ppg_upright_signal_with_invert_off() -> None:
+    fs = 50.0
+    x, _ = raw_ppg(fs, 40.0)
+    inverted = feed_all(StreamingPipeline(), ppg_blocks(x, fs, T0_S))
+    upright = feed_all(StreamingPipeline(invert_ppg=False), ppg_blocks(-x, fs, T0_S))
+    np.testing.assert_allclose(upright, inverted, atol=1e-9)
+
+
+def _beats_across_a_hole(fs: float, flag: str) -> tuple[StreamingPipeline, np.ndarray, float]:
+    """Feed PPG with 2.5 s of samples missing, the loss signalled as ``flag``."""
+    x, _ = raw_ppg(fs, 90.0, seed=5)
+    cut, hole = int(40.0 * fs), int(2.5 * fs)
+    pipe = StreamingPipeline()
+    feed_all(pipe, ppg_blocks(x[:cut], fs, T0_S))
+    t_resume = T0_S + (cut + hole) / fs
+    rest = x[cut + hole :]
+    if flag == "gap_samples":
+        feed_all(pipe, ppg_blocks(rest, fs, t_resume, gap_samples=hole))
+    elif flag == "time_jump":
+        feed_all(pipe, ppg_blocks(rest, fs, t_resume))
+    else:  # "contact": the lost stretch arrives, flagged as no finger
+        lost = x[cut : cut + hole]
+        pipe.feed_ppg(PpgBlock(T0_S + cut / fs, fs, lost, np.zeros(0), contact=False))
+        feed_all(pipe, ppg_blocks(rest, fs, t_resume))
+    t_end = T0_S + 90.0
+    return pipe, pipe.beat_window(t_end).ibi_ms, t_resume
+
+
+@pytest.mark.parametrize("flag", ["gap_samples", "time_jump", "contact"])
+def test_ppg_intervals_never_span_a_gap(flag: str) -> None:
+    pipe, ibi, t_resume = _beats_across_a_hole(50.0, flag)
+    window = pipe.beat_window(T0_S + 90.0)
+    assert np.nanmax(ibi) < 2000.0  # an interval across 2.5 s of loss would be longer
+    after = window.t_s >= t_resume
+    first_after = int(np.argmax(after))
+    assert math.isnan(window.ibi_ms[first_after])
+    assert window.segment[first_after] != window.segment[first_after - 1]
+    assert window.t_s[first_after] >= t_resume + pipe.settle_s
+    m = pipe.metrics(T0_S + 90.0, 0.0, "ppg")
+    assert m.signal_quality == 1.0 and m.rmssd_ms is not None
+
+
+def test_ppg_rate_change_restarts_without_bridging() -> None:
+    x50, _ = raw_ppg(50.0, 40.0, seed=6)
+    x100, _ = raw_ppg(100.0, 40.0, seed=7)
+    pipe = StreamingPipeline(fs_hz=50.0)
+    first = feed_all(pipe, ppg_blocks(x50, 50.0, T0_S))
+    second = feed_all(pipe, ppg_blocks(x100, 100.0, T0_S + 40.0))
+    assert pipe.fs_hz == 100.0
+    assert first.size > 35 and second.size > 35
+    window = pipe.beat_window(T0_S + 80.0)
+    switch = int(np.argmax(window.t_s >= T0_S + 40.0))
+    assert math.isnan(window.ibi_ms[switch])
+    assert window.segment[switch] != window.segment[switch - 1]
+
+
+def test_small_rate_jitter_keeps_one_unbroken_stream() -> None:
+    fs = 50.0
+    x, beats = raw_ppg(fs, 60.0, seed=10)
+    pipe = StreamingPipeline(fs_hz=fs)
+    jittered = [
+        PpgBlock(b.t0_s, fs * (1.0 + 2e-4 * (-1) ** i), b.ir, b.red)
+        for i, b in enumerate(ppg_blocks(x, fs, T0_S))
+    ]
+    found = feed_all(pipe, jittered) - T0_S
+    assert pipe.fs_hz == fs
+    assert len(set(pipe.beat_window(T0_S + 60.0).segment.tolist())) == 1
+    true_in = beats[(beats > 1.5) & (beats < 59.0)]
+    assert found[(found > 1.5) & (found < 59.0)].size == true_in.size
+
+
+def test_switching_input_clears_the_history() -> None:
+    pipe = StreamingPipeline()
+    x, _ = raw_ppg(50.0, 30.0)
+    feed_all(pipe, ppg_blocks(x, 50.0, T0_S))
+    assert pipe.n_stored_beats > 20
+    feed_all(pipe, rr_blocks(np.full(5, 900.0), T0_S + 30.0))
+    assert pipe.n_stored_beats == 5
+
+
+def test_streaming_and_batch_agree_on_intervals() -> None:
+    fs = 50.0
+    x, _ = raw_ppg(fs, 60.0, seed=8)
+    stream = feed_all(StreamingPipeline(), ppg_blocks(x, fs, T0_S)) - T0_S
+    batch = analyze_ppg(x, fs, invert=True)
+    batch = batch[batch >= stream[0] - 0.2]
+    n = min(stream.size, batch.size)
+    assert abs(stream.size - batch.size) <= 1
+    assert np.median(np.abs(np.diff(stream[:n]) - np.diff(batch[:n]))) < 0.005
+
+
+def test_analyze_ppg_finds_known_beats_and_rejects_short_input() -> None:
+    fs = 100.0
+    x, beats = raw_ppg(fs, 60.0, seed=9)
+    found = analyze_ppg(x, fs, invert=True)
+    true_in = beats[(beats > 1.0) & (beats < 59.0)]
+    assert found[(found > 1.0) & (found < 59.0)].size == true_in.size
+    with pytest.raises(InputDataError, match="x"):
+        analyze_ppg(x[:50], fs)
+    with pytest.raises(InputDataError, match="fs_hz"):
+        analyze_ppg(x, -1.0)
+
+
+def test_bad_blocks_raise_naming_the_field() -> None:
+    pipe = StreamingPipeline()
+    bad_ppg = PpgBlock(0.0, 50.0, np.array([1.0, np.nan]), np.zeros(0))
+    with pytest.raises(InputDataError, match=r"PpgBlock\.ir"):
+        pipe.feed_ppg(bad_ppg)
+    with pytest.raises(InputDataError, match=r"PpgBlock\.fs_hz"):
+        pipe.feed_ppg(PpgBlock(0.0, 0.0, np.zeros(4), np.zeros(0)))
+    mismatched = RrBlock(1.0, np.array([800.0, 810.0]), np.array([1.0]))
+    with pytest.raises(InputDataError, match=r"RrBlock\.beat_times_s"):
+        pipe.feed_rr(mismatched)
+    with pytest.raises(InputDataError, match=r"RrBlock\.rr_ms"):
+        pipe.feed_rr(RrBlock(1.0, np.array([0.0]), np.array([1.0])))
+    with pytest.raises(InputDataError, match="window_s"):
+        StreamingPipeline(window_s=0.0)
+
+
+def test_update_due_follows_update_interval() -> None:
+    pipe = StreamingPipeline(update_s=5.0)
+    assert pipe.update_due(0.0)
+    pipe.metrics(10.0, 0.0, "none")
+    assert not pipe.update_due(14.9)
+    assert pipe.update_due(15.0)
+
+
+def test_warm_up_runs_every_kernel() -> None:
+    warm_up()
+    StreamingPipeline().warm_up()
