@@ -131,7 +131,7 @@ def ref_soft_limit(x: np.ndarray, knee: float, ceiling: float) -> np.ndarray:
     ax = np.abs(x)
     bent = knee + (ceiling - knee) * np.tanh((ax - knee) / (ceiling - knee))
     y = np.minimum(np.where(ax > knee, bent, ax), ceiling)
-    return np.nan_to_num(np.sign(x) * y, nan=0.0)
+    return np.asarray(np.nan_to_num(np.sign(x) * y, nan=0.0))
 
 
 def band_slope_db_per_octave(x: np.ndarray, fs: float, f_lo: float, f_hi: float) -> float:

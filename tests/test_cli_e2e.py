@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -9,11 +10,13 @@ import sys
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cli_helpers import REPO, heartsong
+from heartsong.events import METRIC_NAMES
 
 STATUS_RE = re.compile(
     r"^\d\d:\d\d:\d\d HR (?P<hr>[\d.]+|--) bpm \| "
@@ -125,3 +128,31 @@ def test_sigterm_fades_out_and_exits_0() -> None:
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stop requested" in err and "stopped cleanly" in err
+
+
+def test_demo_publishes_availability_and_state_to_a_real_broker(mosquitto_broker: Any) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got: dict[str, bytes] = {}
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="e2e-sub")
+    sub.on_connect = lambda c, *a: c.subscribe("heartsong/#", qos=1)
+    sub.on_message = lambda c, u, msg: got.setdefault(msg.topic, msg.payload)
+    sub.connect(mosquitto_broker.host, mosquitto_broker.port)
+    sub.loop_start()
+    try:
+        res = heartsong(
+            "demo", "--duration", "30", "--speed", "10", "--audio", "none",
+            "--mqtt", f"{mosquitto_broker.host}:{mosquitto_broker.port}",
+        )
+        assert res.returncode == 0, res.stderr
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "heartsong/heartsong/state" not in got:
+            time.sleep(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    assert got.get("heartsong/heartsong/availability") == b"online"
+    state = json.loads(got["heartsong/heartsong/state"])
+    assert set(METRIC_NAMES) <= set(state)
+    assert state["soundscape"] == "ocean" and state["mode"] == "wind_down"

@@ -15,6 +15,7 @@ from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
 from heartsong.clock import Clock, RealClock, ScaledClock
 from heartsong.config import Config
+from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
 from heartsong.mqtt.link import MqttLink
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
@@ -72,6 +73,11 @@ def build_demo(
     """The whole device in simulation: a simulated person read by the sources, real DSP,
     policy and audio engine, and MQTT when configured."""
     sim = cfg.simulation
+    engine = make_engine(cfg, seed=sim.seed)
+    # Compile the numba kernels before simulated time starts: at 100x, a second of
+    # compiling would otherwise be 100 s of the night that nobody measured.
+    engine.warm_up()
+    dsp_warm_up()
     clock: Clock = ScaledClock(speed, start_wall=bedtime_wall(sim.start_time))
     person = SimulatedPerson(
         PersonParams(
@@ -89,7 +95,6 @@ def build_demo(
         sources.append(SimPpgSource(PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1), clock))
     if cfg.sources.ble:
         sources.append(SimStrapSource(SimulatedStrap(person), clock))
-    engine = make_engine(cfg, seed=sim.seed)
     return Appliance(
         cfg,
         clock=clock,

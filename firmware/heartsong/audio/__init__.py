@@ -11,9 +11,7 @@ from __future__ import annotations
 from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import (
     NullSink,
-    PumpedSink,
     PyAudioSink,
-    RealtimeSink,
     Sink,
     WavSink,
     list_output_devices,
@@ -26,9 +24,7 @@ __all__ = [
     "Layer",
     "NullSink",
     "ParamRange",
-    "PumpedSink",
     "PyAudioSink",
-    "RealtimeSink",
     "Sink",
     "Soundscape",
     "WavSink",

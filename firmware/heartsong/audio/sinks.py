@@ -1,12 +1,13 @@
 """Where the engine's audio goes: a speaker through PortAudio, a WAV file, or nowhere.
 
-Two kinds of sink share the :class:`Sink` protocol:
+Every sink follows the :class:`Sink` protocol; ``realtime`` says who drives it:
 
-* a :class:`RealtimeSink` (:class:`PyAudioSink`) is driven by the device clock: PortAudio
-  calls :meth:`AudioEngine.process_callback` on its own thread once started;
-* a :class:`PumpedSink` (:class:`WavSink`, :class:`NullSink`) is driven by the app, which
-  calls ``sink.pump(engine, seconds)`` to render that much *simulated* time, as fast as
-  the CPU allows (``heartsong demo`` and ``heartsong render``, tests).
+* ``realtime = True`` (:class:`PyAudioSink`): the device clock drives it. Once started,
+  PortAudio calls :meth:`AudioEngine.process_callback` on its own thread, and
+  :meth:`~Sink.pump` has nothing to do;
+* ``realtime = False`` (:class:`WavSink`, :class:`NullSink`): the app drives it, calling
+  ``sink.pump(engine, seconds)`` to render that much *simulated* time as fast as the CPU
+  allows (``heartsong demo``, ``heartsong render``, tests).
 
 Pumped sinks render in blocks of ``engine.buffer_frames``, exactly as the device callback
 would, so a WAV file is sample-for-sample what the speaker would have played.
@@ -17,8 +18,9 @@ from __future__ import annotations
 import logging
 import math
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -29,9 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NullSink",
-    "PumpedSink",
     "PyAudioSink",
-    "RealtimeSink",
     "Sink",
     "WavSink",
     "list_output_devices",
@@ -45,42 +45,32 @@ WAV_SAMPLE_WIDTH: Final = 2
 
 @runtime_checkable
 class Sink(Protocol):
-    """Anything that takes the engine's audio."""
+    """Anything that takes the engine's audio (the app uses only these members)."""
 
     @property
     def realtime(self) -> bool:
         """True when a device clock pulls the audio; False when the app must pump it."""
         ...
 
-    def close(self) -> None:
-        """Release the file or device; safe to call twice."""
+    @property
+    def latency_s(self) -> float:
+        """Output latency in seconds (0 for files and for nowhere)."""
         ...
 
-
-@runtime_checkable
-class RealtimeSink(Sink, Protocol):
-    """A sink whose device pulls audio through the engine's callback once started."""
-
     def start(self) -> None:
-        """Start pulling audio (the engine should be warmed up)."""
+        """Get ready to take audio (open the device or file)."""
+        ...
+
+    def pump(self, engine: AudioEngine, seconds: float) -> int:
+        """Render ``seconds`` of simulated audio if this sink is pumped; frames rendered."""
         ...
 
     def stop(self) -> None:
-        """Stop pulling audio after the buffers already queued have played."""
+        """Stop taking audio (a device plays out what it has queued)."""
         ...
 
-    @property
-    def latency_s(self) -> float:
-        """Output latency in seconds as the device reports it."""
-        ...
-
-
-@runtime_checkable
-class PumpedSink(Sink, Protocol):
-    """A sink the app feeds by rendering simulated time."""
-
-    def pump(self, engine: AudioEngine, seconds: float) -> int:
-        """Render ``seconds`` of audio from ``engine``; returns the frames rendered."""
+    def close(self) -> None:
+        """Release the file or device; safe to call twice."""
         ...
 
 
@@ -91,7 +81,9 @@ def _frames_for(engine: AudioEngine, seconds: float) -> int:
     return round(seconds * engine.sample_rate_hz)
 
 
-def _pump_blocks(engine: AudioEngine, frames: int, block: np.ndarray, consume: Any) -> None:
+def _pump_blocks(
+    engine: AudioEngine, frames: int, block: np.ndarray, consume: Callable[[np.ndarray], None]
+) -> None:
     """Render ``frames`` frames in blocks of ``block``'s length and pass each to ``consume``."""
     done = 0
     size = block.shape[0]
@@ -114,6 +106,7 @@ class NullSink:
     """
 
     realtime: Final = False
+    latency_s: Final = 0.0
 
     def __init__(self, pull: bool = False) -> None:
         self._pull = pull
@@ -121,7 +114,13 @@ class NullSink:
         self._peak = 0.0
         self._sum_sq = 0.0
         self._block: np.ndarray | None = None
+        self._active = False
         self._closed = False
+
+    @property
+    def is_active(self) -> bool:
+        """True between :meth:`start` (or the first pump) and :meth:`stop`."""
+        return self._active
 
     @property
     def frames(self) -> int:
@@ -140,11 +139,16 @@ class NullSink:
             return 0.0
         return math.sqrt(self._sum_sq / (2 * self._frames))
 
+    def start(self) -> None:
+        """Accept audio."""
+        if self._closed:
+            raise AudioDeviceError("NullSink is closed")
+        self._active = True
+
     def pump(self, engine: AudioEngine, seconds: float) -> int:
         """Advance ``seconds`` of simulated audio; render it only if ``pull``."""
         frames = _frames_for(engine, seconds)
-        if self._closed:
-            raise AudioDeviceError("NullSink is closed")
+        self.start()
         if self._pull:
             if self._block is None or self._block.shape[0] != engine.buffer_frames:
                 self._block = np.zeros((engine.buffer_frames, 2), dtype=np.float32)
@@ -156,8 +160,13 @@ class NullSink:
         self._peak = max(self._peak, float(np.max(np.abs(block))) if block.size else 0.0)
         self._sum_sq += float(np.sum(np.square(block, dtype=np.float64)))
 
+    def stop(self) -> None:
+        """Stop accepting audio until the next start or pump."""
+        self._active = False
+
     def close(self) -> None:
-        """Stop accepting audio; safe twice."""
+        """Stop for good; safe twice."""
+        self._active = False
         self._closed = True
 
     def __repr__(self) -> str:
@@ -167,23 +176,29 @@ class NullSink:
 class WavSink:
     """Writes the engine's audio to a 16-bit stereo PCM WAV file.
 
-    The file is created at the first :meth:`pump` (its rate is the engine's) and its header
-    is completed by :meth:`close` (also on ``with`` exit).
+    The file is created by :meth:`start` when the rate is known, else by the first
+    :meth:`pump` (at the engine's rate); :meth:`close` (also on ``with`` exit) completes
+    it. The header is kept valid after every pump, so a crash loses nothing written.
 
     Parameters
     ----------
     path:
         Where to write; an existing file is replaced.
+    sample_rate_hz:
+        The file's rate in Hz, or None to take the first pumped engine's.
     """
 
     realtime: Final = False
+    latency_s: Final = 0.0
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, sample_rate_hz: int | None = None) -> None:
         self._path = Path(path)
+        self._rate = sample_rate_hz
         self._wav: wave.Wave_write | None = None
-        self._rate = 0
+        self._file: BinaryIO | None = None
         self._frames = 0
         self._block: np.ndarray | None = None
+        self._active = False
         self._closed = False
 
     @property
@@ -196,27 +211,47 @@ class WavSink:
         """Frames written so far."""
         return self._frames
 
+    @property
+    def is_active(self) -> bool:
+        """True between :meth:`start` (or the first pump) and :meth:`stop`."""
+        return self._active
+
+    def start(self) -> None:
+        """Accept audio; creates the file now if its rate is known (a bad path fails early)."""
+        if self._closed:
+            raise AudioDeviceError(f"WavSink({self._path}) is closed")
+        if self._rate is not None:
+            self._open(self._rate)
+        self._active = True
+
     def pump(self, engine: AudioEngine, seconds: float) -> int:
         """Render ``seconds`` of audio from ``engine`` and append it to the file.
 
         Raises
         ------
         InputDataError
-            ``seconds`` negative or not finite, or an engine with another sample rate than
-            the file's.
+            ``seconds`` negative or not finite, or an engine whose rate differs from the
+            file's.
         AudioDeviceError
             The sink is closed or the file cannot be written.
         """
         frames = _frames_for(engine, seconds)
         if self._closed:
             raise AudioDeviceError(f"WavSink({self._path}) is closed")
-        wav = self._open(engine)
+        self._active = True
+        if self._rate is not None and engine.sample_rate_hz != self._rate:
+            raise InputDataError(
+                "sample_rate_hz",
+                f"{self._rate} Hz, the rate of {self._path}",
+                engine.sample_rate_hz,
+            )
+        wav = self._open(engine.sample_rate_hz)
         if self._block is None or self._block.shape[0] != engine.buffer_frames:
             self._block = np.zeros((engine.buffer_frames, 2), dtype=np.float32)
 
         def write(block: np.ndarray) -> None:
             pcm = np.clip(np.rint(block * 32767.0), -32768, 32767).astype("<i2")
-            wav.writeframes(pcm.tobytes())  # also updates the header: valid after a crash
+            wav.writeframes(pcm.tobytes())  # also patches the header's lengths
 
         try:
             _pump_blocks(engine, frames, self._block, write)
@@ -225,33 +260,41 @@ class WavSink:
         self._frames += frames
         return frames
 
-    def _open(self, engine: AudioEngine) -> wave.Wave_write:
+    def _open(self, rate: int) -> wave.Wave_write:
         if self._wav is not None:
-            if engine.sample_rate_hz != self._rate:
-                raise InputDataError(
-                    "sample_rate_hz",
-                    f"{self._rate} Hz, the rate of {self._path}",
-                    engine.sample_rate_hz,
-                )
             return self._wav
         try:
-            wav = wave.open(str(self._path), "wb")  # noqa: SIM115 - kept open across pumps
+            # Open the file ourselves: wave.open(path) leaves a half-built object behind
+            # when the path is bad (and then complains in __del__).
+            file = self._path.open("wb")
         except OSError as exc:
             raise AudioDeviceError(f"cannot create {self._path}: {exc}") from exc
+        wav = wave.open(file, "wb")  # noqa: SIM115 - open across pumps, closed in close()
         wav.setnchannels(2)
         wav.setsampwidth(WAV_SAMPLE_WIDTH)
-        wav.setframerate(engine.sample_rate_hz)
+        wav.setframerate(rate)
+        self._file = file
         self._wav = wav
-        self._rate = engine.sample_rate_hz
-        logger.info("writing audio to %s (%d Hz, 16-bit stereo)", self._path, self._rate)
+        self._rate = rate
+        logger.info("writing audio to %s (%d Hz, 16-bit stereo)", self._path, rate)
         return wav
+
+    def stop(self) -> None:
+        """Stop accepting audio until the next start or pump (the file stays open)."""
+        self._active = False
 
     def close(self) -> None:
         """Complete the WAV header and close the file; safe twice."""
+        self._active = False
         self._closed = True
         if self._wav is not None:
             wav, self._wav = self._wav, None
-            wav.close()
+            file, self._file = self._file, None
+            try:
+                wav.close()  # writes the final header; does not close a file it was given
+            finally:
+                if file is not None:
+                    file.close()
             logger.info("wrote %d frames to %s", self._frames, self._path)
 
     def __enter__(self) -> WavSink:
@@ -399,6 +442,14 @@ class PyAudioSink:
     def is_active(self) -> bool:
         """True while the stream is running."""
         return self._stream is not None and bool(self._stream.is_active())
+
+    def pump(self, engine: AudioEngine, seconds: float) -> int:
+        """Render nothing and return 0: the device clock pulls audio through the callback.
+
+        Present so the app can treat every sink alike; it validates ``seconds`` only.
+        """
+        _frames_for(engine, seconds)
+        return 0
 
     def start(self) -> None:
         """Warm the engine up if needed, then start the stream."""

@@ -64,8 +64,8 @@ class MqttLink:
             client_id=self._client_id,
             protocol=protocol,
         )
-        client.enable_logger(logging.getLogger("paho"))
-        logging.getLogger("paho").setLevel(logging.WARNING)
+        # paho's own logger is not enabled: it reports every failed retry at ERROR level;
+        # this class reports reachability once instead.
         client.will_set(self.availability_topic, "offline", qos=1, retain=True)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
         if self._cfg.username:
@@ -146,7 +146,8 @@ class MqttLink:
                 info.wait_for_publish(timeout=timeout_s)
             except (RuntimeError, ValueError):
                 log.debug("offline message not confirmed before shutdown")
-        client.disconnect()
+        if self.connected:
+            client.disconnect()
         client.loop_stop()
         self._connected.clear()
 
