@@ -67,6 +67,15 @@ def bedtime_wall(start_time: str) -> float:
     return start.timestamp()
 
 
+def _warm_up_simulation(fs_hz: float) -> None:
+    """Run a throwaway person for a few simulated seconds so its kernels are compiled."""
+    person = SimulatedPerson(PersonParams(), seed=0)
+    synth = PpgSynth(person, fs_hz, seed=0)
+    strap = SimulatedStrap(person)
+    synth.read(int(3 * fs_hz))
+    strap.notifications_until(3.0)
+
+
 def build_demo(
     cfg: Config, *, speed: float, on_status: Callable[[Status], None] | None = None
 ) -> Appliance:
@@ -78,6 +87,7 @@ def build_demo(
     # compiling would otherwise be 100 s of the night that nobody measured.
     engine.warm_up()
     dsp_warm_up()
+    _warm_up_simulation(sim.ppg_fs_hz)
     clock: Clock = ScaledClock(speed, start_wall=bedtime_wall(sim.start_time))
     person = SimulatedPerson(
         PersonParams(
