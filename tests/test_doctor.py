@@ -7,6 +7,7 @@ import socket
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -63,7 +64,7 @@ def _healthy(tmp_path: Path, sensor_id: int = MAX30102_PART_ID) -> Machine:
         run_root=tmp_path / "run",
         open_i2c=lambda _path: FakeI2cBus({0x57: {MAX30102_REG_PART_ID: sensor_id}}),
         list_audio_outputs=lambda: AudioOutputs(("bcm2835 Headphones", "USB Audio"), "USB Audio"),
-        import_module=lambda _name: object(),
+        import_module=lambda _name: SimpleNamespace(Interpreter=object),
         env={"HOME": str(tmp_path / "home")},
         package_dir=tmp_path / "pkg",
     )
@@ -344,7 +345,7 @@ def test_tflite_runtime_falls_back_to_tflite_runtime(tmp_path: Path) -> None:
         def import_module(name: str) -> object:
             if name != available:
                 raise ModuleNotFoundError(f"No module named {name!r}")
-            return object()
+            return SimpleNamespace(Interpreter=object)
 
         return replace(_healthy(tmp_path / available), import_module=import_module)
 

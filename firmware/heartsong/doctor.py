@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NamedTuple, Protocol
 
 from heartsong.config import Config
+from heartsong.stress.runtime import RuntimeMissingError, find_runtime
 
 __all__ = [
     "AudioOutputs",
@@ -46,7 +47,6 @@ MAX30102_REG_PART_ID = 0xFF
 MAX30102_PART_ID = 0x15
 
 #: Modules that provide a TFLite ``Interpreter``, in order of preference.
-TFLITE_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 
 _FIX_ENABLE_I2C = "enable I2C: dtparam=i2c_arm=on in /boot/firmware/config.txt, then reboot"
 _FIX_WIRING = "check wiring SDA=GPIO2, SCL=GPIO3, VIN 3V3"
@@ -349,17 +349,11 @@ def _numba_cache(state_dir: str, machine: Machine) -> _Outcome:
 
 
 def _tflite_runtime(machine: Machine) -> _Outcome:
-    errors = []
-    for name in TFLITE_MODULES:
-        try:
-            machine.import_module(name)
-        except ImportError as exc:
-            errors.append(f"{name}: {exc}")
-            continue
-        return _Outcome(True, f"{name}")
-    return _Outcome(
-        False, "; ".join(errors), "pip install ai-edge-litert (`make venv` installs it)"
-    )
+    try:
+        runtime = find_runtime(machine.import_module)
+    except RuntimeMissingError as exc:
+        return _Outcome(False, str(exc), "pip install ai-edge-litert (`make venv` installs it)")
+    return _Outcome(True, runtime.module)
 
 
 # --------------------------------------------------------------------------- public API
