@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from heartsong.audio.sinks import Sink
 from heartsong.clock import Clock
 from heartsong.config import Config
 from heartsong.dsp.pipeline import StreamingPipeline
+from heartsong.errors import InputDataError
 from heartsong.events import Event, Metrics, PpgBlock, RrBlock, SoundTargets, SourceName
 from heartsong.mqtt.link import MqttLink
 from heartsong.sensors.sources import HeartSource
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 SOURCE_STALE_S = 10.0
 #: Offline audio sinks (WAV) are rendered in steps of this much simulated time, in seconds.
 AUDIO_PUMP_S = 0.1
+#: Recent metrics and events kept in memory (the store keeps the rest): a night at 5 s.
+HISTORY_LEN = 6000
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +117,9 @@ class Appliance:
         )
         self.targets: SoundTargets | None = None
         self.last_reason = ""
-        self.events: list[Event] = []
-        self.metrics_history: list[Metrics] = []
+        self.events: deque[Event] = deque(maxlen=HISTORY_LEN)
+        self.metrics_history: deque[Metrics] = deque(maxlen=HISTORY_LEN)
+        self.rejected_blocks = 0
         self.active_source: SourceName = "none"
         self._stop = asyncio.Event()
         self._t_start = 0.0
@@ -122,13 +127,25 @@ class Appliance:
 
     # -- inputs -----------------------------------------------------------------------
     def on_block(self, block: PpgBlock | RrBlock) -> None:
-        """Feed one block from a source into that source's DSP pipeline."""
-        if isinstance(block, PpgBlock):
-            name: SourceName = "ppg"
-            beats = self.pipelines[name].feed_ppg(block)
-        else:
-            name = "ble"
-            beats = self.pipelines[name].feed_rr(block)
+        """Feed one block from a source into that source's DSP pipeline.
+
+        A block the pipeline rejects (malformed data from outside) is counted and dropped;
+        the first rejection, and every hundredth after it, is logged.
+        """
+        name: SourceName = "ppg" if isinstance(block, PpgBlock) else "ble"
+        try:
+            if isinstance(block, PpgBlock):
+                beats = self.pipelines[name].feed_ppg(block)
+            else:
+                beats = self.pipelines[name].feed_rr(block)
+        except InputDataError as exc:
+            self.rejected_blocks += 1
+            if self.rejected_blocks % 100 == 1:
+                log.warning(
+                    "dropped a malformed %s block: %s", name, exc,
+                    extra={"fields": {"rejected_blocks": self.rejected_blocks}},
+                )
+            return
         if beats.size:
             self._last_beat_t[name] = float(beats[-1])
 
@@ -218,7 +235,10 @@ class Appliance:
     async def _updates(self) -> None:
         while True:
             await self.clock.sleep(self.cfg.dsp.update_s)
-            self.update()
+            try:
+                self.update()
+            except Exception:  # one bad update must not end the night's updates
+                log.exception("metrics update failed; retrying at the next update")
 
     async def _audio_pump(self) -> None:
         while True:

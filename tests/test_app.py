@@ -1,0 +1,67 @@
+"""The appliance loop in-process: wiring, fusion by preference, bad blocks, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from heartsong.app import Appliance
+from heartsong.config import Config, with_overrides
+from heartsong.events import PpgBlock
+from heartsong.wiring import SimWorld, build_demo
+
+
+def _demo(**overrides: object) -> Appliance:
+    base: dict[str, object] = {
+        "audio.output": "none", "sources.ble": True, "simulation.stress": 0.0,
+        "simulation.hr_bpm": 58.0, "simulation.motion_artifacts_per_hour": 0.0,
+    }
+    base.update(overrides)
+    return build_demo(with_overrides(Config(), base), speed=400.0)
+
+
+def test_demo_run_measures_the_person_from_the_preferred_source() -> None:
+    app = _demo()
+    assert asyncio.run(app.run(duration_s=150.0)) == 0
+    measured = [m for m in app.metrics_history if m.hr_bpm is not None]
+    assert measured, "no metrics with a heart rate"
+    assert all(m.source == "ble" for m in measured)  # the strap is preferred when live
+    assert abs(float(np.median([m.hr_bpm for m in measured])) - 58.0) < 3.0
+    assert all(m.stress_state == "unknown" and m.p_stress is None for m in app.metrics_history)
+    assert all("p_stress" in m.reasons for m in app.metrics_history)
+    kinds = [e.kind for e in app.events]
+    assert kinds[0] == "adaptation" and "source" in kinds
+    # the simulated person hears the pacer the policy chose
+    assert isinstance(app.world, SimWorld)
+    assert app.world.person.pacer_bpm == app.cfg.therapy.breath_rate_bpm
+
+
+def test_ppg_is_used_when_preferred() -> None:
+    app = _demo(**{"sources.preferred": "ppg"})
+    asyncio.run(app.run(duration_s=120.0))
+    measured = [m for m in app.metrics_history if m.hr_bpm is not None]
+    assert measured and all(m.source == "ppg" for m in measured)
+
+
+def test_malformed_block_is_dropped_and_counted() -> None:
+    app = _demo(**{"sources.ble": False})
+    bad = PpgBlock(t0_s=0.0, fs_hz=100.0, ir=np.full(10, np.nan), red=np.zeros(0))
+    app.on_block(bad)
+    app.on_block(PpgBlock(t0_s=0.1, fs_hz=-5.0, ir=np.zeros(10), red=np.zeros(0)))
+    assert app.rejected_blocks == 2
+    assert asyncio.run(app.run(duration_s=20.0)) == 0
+
+
+def test_request_stop_ends_run_before_duration() -> None:
+    app = _demo()
+
+    async def main() -> int:
+        task = asyncio.create_task(app.run(duration_s=10_000.0))
+        await asyncio.sleep(0.5)
+        app.request_stop()
+        return await asyncio.wait_for(task, 30)
+
+    assert asyncio.run(main()) == 0
+    assert app.engine.is_silent
+    assert app.clock.monotonic() < 10_000.0
