@@ -1,4 +1,4 @@
-"""The ``heartsong`` command: run, demo, doctor, config.
+"""The ``heartsong`` command: run, demo, analyze, doctor, config.
 
 Exit codes: 0 success, 1 a required part is missing (doctor) or an unexpected failure,
 2 bad configuration or usage (one line on standard error that names the key).
@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="simulate a BLE chest strap as well as the PPG sensor (default on)")
 
     sub.add_parser("doctor", help="check the hardware, audio, Bluetooth, broker and config")
+
+    from heartsong import analyze_cmd
+
+    analyze_cmd.add_parser(sub)
 
     c = sub.add_parser("config", help="show the effective configuration")
     c.add_argument("--print", dest="print_", action="store_true", required=True,
@@ -146,6 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = load_config(path)
         setup_logging(cfg.device.log_level, cfg.device.log_format)
+        if args.command == "analyze":
+            from heartsong import analyze_cmd
+
+            return analyze_cmd.run(args)
         if args.command == "config":
             print(f"# effective configuration from {shown_path}")
             print(render_toml(cfg), end="")

@@ -1,9 +1,11 @@
 """A bounded history of heart beats, split into unbroken segments, and interval cleaning.
 
 Beats come from the PPG peak detector (a time only; the interval is the time since the
-previous beat of the same segment) or from a wearable (a time and the interval it
-measured). A *segment* is a run of beats without a gap: an interval never spans a gap and
-successive differences are never taken across one.
+previous beat of the same segment, plus the pulse's amplitude and baseline for the
+breathing rate) or from a wearable (a time and the interval it measured). A *segment* is
+a run of beats without a gap: an interval never spans a gap and successive differences
+are never taken across one. The history keeps its beats in preallocated NumPy columns, so
+taking a window costs two binary searches and a few slices.
 
 Cleaning is an interim artefact screen, to be replaced by a validated correction: an
 inter-beat interval (IBI) is *clean* when it is physiologically plausible (300 to 2000 ms,
@@ -11,14 +13,16 @@ i.e. 30 to 200 bpm) and differs by less than 30 % from the interval before it in
 segment (a simplified form of the successive-difference rules of Malik et al. 1989,
 "Heart rate variability in relation to prognosis after myocardial infarction: selection
 of optimal processing techniques", Eur. Heart J. 10(12):1060). A missed or extra beat
-therefore spoils two intervals: the wrong one and the next one.
+therefore spoils two intervals: the wrong one and the next one. :func:`nn_series` and
+:func:`clean_nn_series` turn a window into the per-beat series (NN with NaN for rejected
+beats, and which successive differences may be taken) that
+:func:`heartsong.dsp.window.window_metrics` takes.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +40,8 @@ __all__ = [
     "BeatWindow",
     "clean_ibi_mask",
     "clean_nn",
+    "clean_nn_series",
+    "nn_series",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,11 +70,19 @@ class BeatWindow:
         without its interval (PPG after a gap).
     segment:
         Segment id of each beat; equal ids mean no gap in between.
+    amplitude:
+        PPG pulse amplitude (peak minus preceding trough of the band-passed signal, in
+        ADC counts) per beat; NaN for beats from RR intervals or without a trough.
+    baseline:
+        PPG pulse baseline (mean of the raw signal at peak and trough, ADC counts, sign as
+        fed to the detector) per beat; NaN like ``amplitude``.
     """
 
     t_s: FloatArray
     ibi_ms: FloatArray
     segment: IntArray
+    amplitude: FloatArray
+    baseline: FloatArray
 
     @property
     def n_beats(self) -> int:
@@ -76,15 +90,23 @@ class BeatWindow:
         return int(self.t_s.shape[0])
 
 
+#: Columns of the history's float table.
+_COL_T, _COL_IBI, _COL_AMP, _COL_BASE = 0, 1, 2, 3
+
+
 class BeatHistory:
     """The most recent beats, bounded in time and count, with gap-aware intervals.
+
+    Beats live in preallocated NumPy columns (time, interval, amplitude, baseline,
+    segment) so a window is two binary searches and a few slices, whatever its length.
 
     Parameters
     ----------
     span_s:
         Beats older than ``span_s`` seconds before the newest data time are dropped.
     max_beats:
-        Hard bound on stored beats (a safety net against a runaway detector).
+        Hard bound on stored beats (a safety net against a runaway detector): beyond it
+        the oldest beat is dropped.
     """
 
     def __init__(self, span_s: float, max_beats: int) -> None:
@@ -93,24 +115,29 @@ class BeatHistory:
         if max_beats < 2:
             raise InputDataError("max_beats", "at least 2", max_beats)
         self.span_s = float(span_s)
-        self._beats: deque[tuple[float, float, int]] = deque(maxlen=max_beats)
+        self.max_beats = int(max_beats)
+        capacity = 2 * self.max_beats
+        self._f = np.empty((4, capacity))
+        self._seg = np.empty(capacity, dtype=np.int64)
+        self._lo = 0  # first live row
+        self._hi = 0  # one past the last live row
         self._segment = 0
         self._segment_open = False  # the current segment has a beat already
 
     def __len__(self) -> int:
-        return len(self._beats)
+        return self._hi - self._lo
 
     def __repr__(self) -> str:
-        return f"BeatHistory(n={len(self._beats)}, segment={self._segment}, span_s={self.span_s})"
+        return f"BeatHistory(n={len(self)}, segment={self._segment}, span_s={self.span_s})"
 
     @property
     def last_t_s(self) -> float | None:
         """Time of the newest beat in seconds, or None when empty."""
-        return self._beats[-1][0] if self._beats else None
+        return float(self._f[_COL_T, self._hi - 1]) if self._hi > self._lo else None
 
     def clear(self) -> None:
         """Forget every beat; the next one starts a new segment."""
-        self._beats.clear()
+        self._lo = self._hi = 0
         self.mark_gap()
 
     def mark_gap(self) -> None:
@@ -126,19 +153,72 @@ class BeatHistory:
             return False
         return True
 
-    def add_beat(self, t_s: float) -> bool:
+    def _append(self, t_s: float, ibi_ms: float, amplitude: float, baseline: float) -> None:
+        if self._hi - self._lo >= self.max_beats:
+            self._lo += 1
+        if self._hi == self._seg.shape[0]:  # compact: move the live rows to the front
+            live = self._hi - self._lo
+            self._f[:, :live] = self._f[:, self._lo : self._hi]
+            self._seg[:live] = self._seg[self._lo : self._hi]
+            self._lo, self._hi = 0, live
+        row = self._hi
+        self._f[_COL_T, row] = t_s
+        self._f[_COL_IBI, row] = ibi_ms
+        self._f[_COL_AMP, row] = amplitude
+        self._f[_COL_BASE, row] = baseline
+        self._seg[row] = self._segment
+        self._hi = row + 1
+        self._segment_open = True
+
+    def add_beat(self, t_s: float, amplitude: float = math.nan, baseline: float = math.nan) -> bool:
         """Add a detected beat; its interval is the time since the segment's previous beat.
 
+        ``amplitude`` and ``baseline`` are the pulse's features (see :class:`BeatWindow`).
         Returns False (and stores nothing) if ``t_s`` is not after the newest beat.
         """
         if not self._accepts(t_s):
             return False
         ibi = math.nan
-        if self._segment_open and self._beats:
-            ibi = (t_s - self._beats[-1][0]) * 1000.0
-        self._beats.append((t_s, ibi, self._segment))
-        self._segment_open = True
+        if self._segment_open and self._hi > self._lo:
+            ibi = (t_s - float(self._f[_COL_T, self._hi - 1])) * 1000.0
+        self._append(t_s, ibi, amplitude, baseline)
         return True
+
+    def add_beats(self, t_s: FloatArray, amplitude: FloatArray, baseline: FloatArray) -> FloatArray:
+        """Add detected beats (increasing times, float64) at once; return those accepted.
+
+        As :meth:`add_beat` for each, in one kernel call: beats not after the newest stored
+        one are dropped.
+        """
+        n = t_s.shape[0]
+        if n == 0:
+            return t_s
+        if self._hi + n > self._seg.shape[0] or n > self.max_beats:
+            # Rare (the table is full): the one-beat path compacts it.
+            accepted = [
+                float(t)
+                for t, a, b in zip(t_s.tolist(), amplitude.tolist(), baseline.tolist(), strict=True)
+                if self.add_beat(t, a, b)
+            ]
+            return np.array(accepted, dtype=np.float64)
+        last = self.last_t_s
+        first = _append_beats_kernel(
+            self._f,
+            self._seg,
+            self._hi,
+            t_s,
+            amplitude,
+            baseline,
+            math.nan if last is None else last,
+            self._segment,
+            self._segment_open and self._hi > self._lo,
+        )
+        added = n - first
+        if added:
+            self._hi += added
+            self._lo = max(self._lo, self._hi - self.max_beats)
+            self._segment_open = True
+        return t_s[first:]
 
     def add_interval(self, t_s: float, ibi_ms: float) -> bool:
         """Add a beat with the interval a wearable measured for it, in ms.
@@ -147,24 +227,59 @@ class BeatHistory:
         """
         if not self._accepts(t_s):
             return False
-        self._beats.append((t_s, float(ibi_ms), self._segment))
-        self._segment_open = True
+        self._append(t_s, float(ibi_ms), math.nan, math.nan)
         return True
 
     def prune(self, now_s: float) -> None:
         """Drop beats older than ``now_s - span_s`` (seconds)."""
-        limit = now_s - self.span_s
-        while self._beats and self._beats[0][0] < limit:
-            self._beats.popleft()
+        t = self._f[_COL_T, self._lo : self._hi]
+        self._lo += int(t.searchsorted(now_s - self.span_s, side="left"))
 
     def window(self, start_s: float, end_s: float) -> BeatWindow:
-        """Return the beats with ``start_s <= t <= end_s`` (seconds)."""
-        rows = [b for b in self._beats if start_s <= b[0] <= end_s]
+        """Return (copies of) the beats with ``start_s <= t <= end_s`` (seconds)."""
+        t = self._f[_COL_T, self._lo : self._hi]
+        lo = self._lo + int(t.searchsorted(start_s, side="left"))
+        hi = self._lo + int(t.searchsorted(end_s, side="right"))
+        rows = self._f[:, lo:hi].copy()
         return BeatWindow(
-            t_s=np.array([r[0] for r in rows], dtype=np.float64),
-            ibi_ms=np.array([r[1] for r in rows], dtype=np.float64),
-            segment=np.array([r[2] for r in rows], dtype=np.int64),
+            t_s=rows[_COL_T],
+            ibi_ms=rows[_COL_IBI],
+            segment=self._seg[lo:hi].copy(),
+            amplitude=rows[_COL_AMP],
+            baseline=rows[_COL_BASE],
         )
+
+
+@njit(cache=True)
+def _append_beats_kernel(
+    table: FloatArray,
+    seg: IntArray,
+    row: int,
+    t_s: FloatArray,
+    amplitude: FloatArray,
+    baseline: FloatArray,
+    last_t: float,
+    segment: int,
+    open_segment: bool,
+) -> int:
+    """Write the beats after ``last_t`` from ``row`` on; return the index of the first kept.
+
+    Interval of each beat: time since the previous beat (the stored ``last_t`` for the
+    first one when its segment is open, else NaN), in ms.
+    """
+    first = 0
+    while first < t_s.shape[0] and t_s[first] <= last_t:
+        first += 1
+    prev = last_t if open_segment else math.nan
+    for i in range(first, t_s.shape[0]):
+        r = row + i - first
+        table[_COL_T, r] = t_s[i]
+        table[_COL_IBI, r] = (t_s[i] - prev) * 1000.0
+        table[_COL_AMP, r] = amplitude[i]
+        table[_COL_BASE, r] = baseline[i]
+        seg[r] = segment
+        prev = t_s[i]
+    return first
 
 
 @njit(cache=True)
@@ -242,3 +357,102 @@ def clean_nn(window: BeatWindow, clean: BoolArray) -> tuple[FloatArray, BoolArra
     seg = window.segment[idx]
     valid: BoolArray = (np.diff(idx) == 1) & (seg[1:] == seg[:-1])
     return np.ascontiguousarray(nn), valid
+
+
+@njit(cache=True)
+def _nn_series_kernel(
+    ibi_ms: FloatArray, segment: IntArray, clean: BoolArray, nn: FloatArray, valid: BoolArray
+) -> None:
+    """Fill ``nn`` (NaN where not clean) and ``valid`` (difference with the previous beat)."""
+    for i in range(ibi_ms.shape[0]):
+        nn[i] = ibi_ms[i] if clean[i] else math.nan
+        valid[i] = i > 0 and clean[i] and clean[i - 1] and segment[i] == segment[i - 1]
+
+
+def nn_series(window: BeatWindow, clean: BoolArray) -> tuple[FloatArray, BoolArray]:
+    """Return a window's intervals as the per-beat series :func:`window_metrics` takes.
+
+    Parameters
+    ----------
+    window:
+        The beats of the window.
+    clean:
+        Which intervals are clean (e.g. :func:`clean_ibi_mask`), one per beat.
+
+    Returns
+    -------
+    tuple of FloatArray and BoolArray
+        ``nn_ms`` (the interval ending at each beat, NaN where not clean) and
+        ``valid_diff`` (``valid_diff[i]``: beats ``i - 1`` and ``i`` are both clean and in
+        one segment, so ``nn[i] - nn[i - 1]`` may be taken), both of length ``n_beats``.
+
+    See Also
+    --------
+    heartsong.dsp.window.window_metrics
+    """
+    mask = np.ascontiguousarray(clean, dtype=np.bool_)
+    if mask.shape != window.ibi_ms.shape:
+        raise InputDataError("clean", f"one flag per beat, shape {window.ibi_ms.shape}", mask.shape)
+    n = window.n_beats
+    nn = np.empty(n)
+    valid = np.empty(n, dtype=np.bool_)
+    _nn_series_kernel(window.ibi_ms, window.segment, mask, nn, valid)
+    return nn, valid
+
+
+@njit(cache=True)
+def _clean_series_kernel(
+    ibi_ms: FloatArray,
+    segment: IntArray,
+    first: int,
+    lo_ms: float,
+    hi_ms: float,
+    max_rel: float,
+    nn: FloatArray,
+    valid: BoolArray,
+) -> tuple[int, int]:
+    """Screen, then fill the per-beat series; count intervals and clean ones from ``first``."""
+    clean = _clean_ibi_kernel(ibi_ms, segment, lo_ms, hi_ms, max_rel)
+    _nn_series_kernel(ibi_ms, segment, clean, nn, valid)
+    n_intervals = 0
+    n_clean = 0
+    for i in range(first, ibi_ms.shape[0]):
+        if ibi_ms[i] == ibi_ms[i]:
+            n_intervals += 1
+        if clean[i]:
+            n_clean += 1
+    return n_intervals, n_clean
+
+
+def clean_nn_series(window: BeatWindow, first: int = 0) -> tuple[FloatArray, BoolArray, int, int]:
+    """Screen a window's intervals and return them as the series ``window_metrics`` takes.
+
+    :func:`clean_ibi_mask` and :func:`nn_series` in one pass, for the streaming hot path.
+
+    Parameters
+    ----------
+    window:
+        The beats of the window.
+    first:
+        Index of the first beat counted in the returned totals.
+
+    Returns
+    -------
+    tuple
+        ``nn_ms`` (NaN where not clean), ``valid_diff`` (see :func:`nn_series`), and, from
+        beat ``first`` on, the number of beats with an interval and of clean ones.
+    """
+    n = window.n_beats
+    nn = np.empty(n)
+    valid = np.empty(n, dtype=np.bool_)
+    n_intervals, n_clean = _clean_series_kernel(
+        window.ibi_ms,
+        window.segment,
+        first,
+        IBI_MIN_MS,
+        IBI_MAX_MS,
+        IBI_MAX_REL_CHANGE,
+        nn,
+        valid,
+    )
+    return nn, valid, int(n_intervals), int(n_clean)

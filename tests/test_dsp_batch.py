@@ -1,0 +1,203 @@
+"""Batch analysis: synthetic PPG with known beats, gaps, polarity, uneven times, RR input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from heartsong.dsp.batch import (
+    HRV_KEYS,
+    analyze_recording,
+    analyze_rr,
+    ppg_is_upright,
+    resample_uniform,
+)
+from heartsong.errors import InputDataError
+
+
+def synthetic_ppg(
+    fs: float, duration_s: float = 180.0, seed: int = 0, hr_bpm: float = 70.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upright pulses (fast rise, slow fall) at beat times with RSA; returns (x, beats s)."""
+    rng = np.random.default_rng(seed)
+    beats = [0.5]
+    mean_rr = 60.0 / hr_bpm
+    while beats[-1] < duration_s:
+        rsa = 0.05 * math.sin(2 * math.pi * 0.25 * beats[-1])
+        beats.append(beats[-1] + mean_rr + rsa + 0.01 * rng.standard_normal())
+    times = np.array(beats[:-1])
+    t = np.arange(int(duration_s * fs)) / fs
+    x = np.zeros_like(t)
+    for b in times:
+        d = t - b
+        near = np.abs(d) < 1.0
+        x[near] += np.where(
+            d[near] < 0, np.exp(-0.5 * (d[near] / 0.06) ** 2), np.exp(-0.5 * (d[near] / 0.2) ** 2)
+        )
+    x += 0.02 * rng.standard_normal(t.size) + 0.3 * np.sin(2 * np.pi * 0.1 * t) + 500.0
+    return x, times
+
+
+def truth_stats(beats: np.ndarray) -> tuple[float, float]:
+    rr = np.diff(beats) * 1000.0
+    return 60000.0 / float(np.mean(rr)), float(np.sqrt(np.mean(np.diff(rr) ** 2)))
+
+
+@pytest.mark.parametrize("fs", [25.0, 64.0, 100.0])
+def test_hr_and_rmssd_match_the_truth(fs: float) -> None:
+    x, beats = synthetic_ppg(fs, seed=int(fs))
+    result = analyze_recording(x, fs)
+    hr, rmssd = truth_stats(beats)
+    assert result.hrv["mean_hr_bpm"] == pytest.approx(hr, abs=0.3)
+    assert result.hrv["rmssd_ms"] == pytest.approx(rmssd, abs=3.0)
+    assert result.artifacts["artifact_pct"] < 2.0
+    assert abs(result.beats_s.size - beats.size) <= 2
+    # Constant delay aside, every beat is found near its true time.
+    idx = np.clip(np.searchsorted(result.beats_s, beats[2:-2]), 1, result.beats_s.size - 1)
+    near = np.minimum(
+        np.abs(result.beats_s[idx] - beats[2:-2]), np.abs(result.beats_s[idx - 1] - beats[2:-2])
+    )
+    assert np.median(near) < 0.08
+
+
+def test_windows_cover_the_recording_and_carry_quality() -> None:
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=150.0)
+    result = analyze_recording(x, fs, window_s=60.0, step_s=30.0)
+    assert [w["t_start_s"] for w in result.windows] == [0.0, 30.0, 60.0, 90.0]
+    for w in result.windows:
+        assert w["t_end_s"] == w["t_start_s"] + 60.0
+        assert 0.9 < w["signal_quality"] <= 1.0
+        assert 60.0 < w["hr_bpm"] < 80.0
+    # LF/HF looks back up to 5 min from the window's end: the first window is too short.
+    assert result.windows[0]["lf_hf"] is None and "lf_hf" in result.windows[0]["reasons"]
+    assert result.windows[-1]["lf_hf"] is not None
+
+
+def test_inverted_signal_gives_the_same_beats() -> None:
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=60.0)
+    up = analyze_recording(x, fs)
+    auto = analyze_recording(-x, fs)
+    forced = analyze_recording(-x, fs, invert=True)
+    assert auto.artifacts["polarity"] == "inverted"
+    np.testing.assert_allclose(auto.beats_s, up.beats_s, atol=1e-9)
+    np.testing.assert_allclose(forced.beats_s, up.beats_s, atol=1e-9)
+    t = np.arange(500) / 50.0
+    sawtooth = (t * 1.2) % 1.0  # slow rise, fast fall: an inverted pulse shape
+    assert not ppg_is_upright(sawtooth) and ppg_is_upright(-sawtooth)
+
+
+def test_nan_gap_splits_the_series_and_no_interval_spans_it() -> None:
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=120.0)
+    x[int(50 * fs) : int(60 * fs)] = np.nan
+    result = analyze_recording(x, fs)
+    assert result.artifacts["n_gaps"] >= 1
+    inside = (result.beats_s > 50.0) & (result.beats_s < 60.0)
+    assert not inside.any()
+    after = int(np.searchsorted(result.beats_s, 60.0))
+    assert math.isnan(result.ibi_ms[after])
+    assert np.nanmax(result.ibi_ms) < 1200.0
+
+
+def test_too_short_gives_null_metrics_with_reasons() -> None:
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=12.0)
+    result = analyze_recording(x, fs, window_s=60.0)
+    assert result.windows == []
+    assert result.hrv["rmssd_ms"] is None
+    assert "too few" in result.reasons["rmssd_ms"]
+    out = result.as_dict()
+    json.dumps(out, allow_nan=False)  # strictly valid JSON: NaN became null
+    assert list(out) == ["fs_hz", "duration_s", "beats_s", "ibi_ms", "artifacts", "hrv", "windows"]
+    assert set(HRV_KEYS) <= set(out["hrv"])  # type: ignore[arg-type]
+
+
+def test_noise_only_is_refused_or_null_never_a_number() -> None:
+    fs = 50.0
+    noise = np.random.default_rng(5).normal(size=int(120 * fs))
+    result = analyze_recording(noise, fs)
+    assert result.artifacts["n_dropped_beats"] > 0 or result.artifacts["artifact_pct"] > 10
+    for w in result.windows:
+        assert w["signal_quality"] is None or w["signal_quality"] < 0.8
+
+
+def test_uneven_timestamps_are_resampled() -> None:
+    fs = 30.0
+    x, beats = synthetic_ppg(100.0, duration_s=90.0, seed=3)
+    t_fine = np.arange(x.size) / 100.0
+    rng = np.random.default_rng(4)
+    t_cam = np.cumsum(np.clip(1 / fs + 0.008 * rng.standard_normal(int(88 * fs)), 0.005, None))
+    x_cam = np.interp(t_cam, t_fine, x)
+    result = analyze_recording(x_cam, None, t_s=t_cam)
+    assert result.fs_hz == 50.0  # the grid rate: at least 50 Hz
+    hr, _ = truth_stats(beats[beats < 88.0])
+    assert result.hrv["mean_hr_bpm"] == pytest.approx(hr, abs=0.5)
+
+
+def test_resample_uniform_beats_linear_interpolation_and_marks_gaps() -> None:
+    t = np.cumsum(np.random.default_rng(6).uniform(0.02, 0.045, size=300))
+    y = np.sin(2 * np.pi * 1.5 * t)  # a 90-bpm pulse sampled like a phone camera
+    out, fs, t0 = resample_uniform(t, y, 100.0)
+    grid = t0 + np.arange(out.size) / fs
+    truth = np.sin(2 * np.pi * 1.5 * grid)
+    linear = np.interp(grid, t, y)
+    inner = (grid > t[2]) & (grid < t[-3])
+    cubic_rms = np.sqrt(np.mean((out[inner] - truth[inner]) ** 2))
+    linear_rms = np.sqrt(np.mean((linear[inner] - truth[inner]) ** 2))
+    assert cubic_rms < 0.5 * linear_rms
+    assert np.max(np.abs(out - truth)) < 0.02
+    t_gap = t.copy()
+    t_gap[150:] += 1.0
+    out, fs, t0 = resample_uniform(t_gap, y, 100.0)
+    grid = t0 + np.arange(out.size) / fs
+    assert np.isnan(out[(grid > t_gap[149]) & (grid < t_gap[150])]).all()
+    assert np.isfinite(out[grid < t_gap[149]]).all()
+    with pytest.raises(InputDataError, match="time_s"):
+        resample_uniform(np.array([0.0, 0.1, 0.1, 0.2]), np.zeros(4))
+
+
+def test_analyze_rr_corrects_an_extra_beat() -> None:
+    rng = np.random.default_rng(8)
+    rr = 900.0 + 30.0 * np.sin(np.arange(200) / 3.0) + 5.0 * rng.standard_normal(200)
+    spoiled = np.concatenate([rr[:100], [300.0, rr[100] - 300.0], rr[101:]])
+    result = analyze_rr(spoiled, window_s=60.0, step_s=30.0)
+    assert result.fs_hz is None
+    assert result.artifacts["extra"] == 1
+    clean = analyze_rr(rr)
+    assert result.hrv["rmssd_ms"] == pytest.approx(clean.hrv["rmssd_ms"], rel=0.05)
+    assert result.hrv["mean_hr_bpm"] == pytest.approx(60000.0 / rr.mean(), abs=0.2)
+    assert result.windows and all(w["signal_quality"] is None for w in result.windows)
+
+
+def test_bad_input_names_the_field() -> None:
+    with pytest.raises(InputDataError, match="fs_hz"):
+        analyze_recording(np.zeros(1000), 10.0)
+    with pytest.raises(InputDataError, match="window_s"):
+        analyze_recording(np.zeros(1000), 50.0, window_s=0.0)
+    with pytest.raises(InputDataError, match="ppg"):
+        analyze_recording(np.full(1000, np.nan), 50.0)
+    with pytest.raises(InputDataError, match="rr_ms"):
+        analyze_rr(np.array([800.0, 0.0]))
+
+
+def test_local_median_kernel_matches_numpy() -> None:
+    from heartsong.dsp.batch import _local_median_kernel
+
+    rng = np.random.default_rng(9)
+    values = rng.normal(size=120)
+    values[rng.choice(120, size=15, replace=False)] = np.nan
+    segment = (np.arange(120) >= 70).astype(np.int64)
+    got = _local_median_kernel(values, segment, 4, 5)
+    for i in range(120):
+        lo, hi = max(0, i - 4), min(120, i + 5)
+        near = values[lo:hi][segment[lo:hi] == segment[i]]
+        near = near[np.isfinite(near)]
+        if near.size >= 5:
+            assert got[i] == pytest.approx(float(np.median(near)), abs=1e-12)
+        else:
+            assert np.isnan(got[i])

@@ -1,0 +1,643 @@
+"""Validate ``heartsong analyze`` against ECG and chest-strap references; write docs/VALIDATION.md.
+
+For every recording under ``<data>/ppg_reference`` the tool runs the ``heartsong analyze``
+command itself (:func:`heartsong.analyze_cmd.run`, with the same arguments a user would
+type) and reads back its JSON, so the numbers measured are the numbers users get. Next to
+it, NeuroKit2's default PPG pipeline (``nk.ppg_process`` + ``nk.hrv_time``) runs on the
+same samples.
+
+References
+----------
+* ECG records (``neurokit_resting_5min``, ``bidmc_01``): R-peaks from NeuroKit2's
+  ``ecg_peaks``. Beat matching uses the peaks after NeuroKit2's own artefact correction
+  (so an ECG noise burst does not count as a missed pulse) and accepts a pulse at either
+  the corrected or the original time of an ectopic beat. The NN reference for HR, RMSSD
+  and SDNN is the raw R-R series without the intervals around any beat NeuroKit2's
+  Kubios-method detector flags and without intervals more than 20 % from the median of
+  their 11 neighbours (Malik et al. 1989); RMSSD uses successive pairs of kept intervals.
+* Each record's constant ECG->PPG lag is the median difference between each pulse and the
+  R-peak before it, refined as the median of the differences of the pairs within
+  +-100 ms of it; pulses are then matched one-to-one to R-peaks within +-50 ms.
+* Windows: heartsong's 60-s windows (step 10 s) against the reference window shifted by
+  the lag; NeuroKit2's peaks are windowed the same way.
+* Welltory (phone camera PPG, column ``R``): whole-record HR and RMSSD against the Polar
+  H10 RR intervals (the same NN rule as for ECG). The RR file has no timestamps, so no
+  windowed comparison. NeuroKit2 gets the same uniform grid heartsong resamples to,
+  inverted (a camera's brightness falls at systole), since its default pipeline assumes
+  upright pulses; heartsong decides the polarity itself.
+
+Usage: ``python tools/validate_hrv.py [--data DIR] [--out docs/VALIDATION.md]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO / "firmware"))
+
+from heartsong import analyze_cmd  # noqa: E402
+from heartsong.dsp.batch import resample_uniform  # noqa: E402
+from heartsong.recordings import read_recording  # noqa: E402
+
+TOL_S = 0.05
+WINDOW_S = 60.0
+STEP_S = 10.0
+
+# Targets of issue 3.
+F1_TARGET = {"neurokit_resting_5min": 0.995, "bidmc_01": 0.99}
+WIN_RMSSD_TARGET_MS = 3.0
+HR_TARGET_BPM = 0.5
+WELLTORY_HR_TARGET_BPM = 1.0
+
+
+@dataclass
+class Row:
+    """Results of one recording for one pipeline."""
+
+    name: str
+    pipeline: str
+    note: str = ""
+    sens: float = math.nan
+    ppv: float = math.nan
+    f1: float = math.nan
+    f1_measured: float = math.nan
+    f1_pulses: float = math.nan
+    coverage: float = math.nan
+    lag_s: float = math.nan
+    hr: float = math.nan
+    hr_ref: float = math.nan
+    rmssd: float = math.nan
+    rmssd_ref: float = math.nan
+    sdnn: float = math.nan
+    sdnn_ref: float = math.nan
+    win_hr: float = math.nan
+    win_rmssd: float = math.nan
+    win_sdnn: float = math.nan
+    n_windows: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- heartsong via its CLI -------------------------------------------------------------
+
+
+def run_heartsong(path: Path, extra_args: list[str], tmp: Path) -> dict[str, Any] | str:
+    """Run ``heartsong analyze`` on one file; return its JSON, or the error line."""
+    parser = argparse.ArgumentParser(prog="heartsong")
+    sub = parser.add_subparsers(dest="command")
+    analyze_cmd.add_parser(sub)
+    out = tmp / (path.parent.name + "_" + path.stem + ".json")
+    args = parser.parse_args(["analyze", str(path), "--json", str(out), *extra_args])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = analyze_cmd.run(args)
+    if code != 0:
+        return err.getvalue().strip() or f"exit {code}"
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
+def heartsong_nn(result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Beat times (s) and NN intervals (ms, NaN where none) from the JSON."""
+    t = np.array(result["beats_s"], dtype=float)
+    nn = np.array([math.nan if v is None else v for v in result["ibi_ms"]], dtype=float)
+    return t, nn
+
+
+# -- references ------------------------------------------------------------------------
+
+
+def ecg_references(ecg: np.ndarray, fs: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R-peaks for beat matching and for HRV.
+
+    Returns ``(ref, alts, raw)``: the R-peaks after NeuroKit2's artefact correction (s);
+    for each of them up to two other accepted times, shape ``(2, n)``: the original
+    R-peak, and for beats NeuroKit2's Kubios-method detector flags as ectopic or long/short
+    (and their neighbours), the midpoint of the two neighbouring R-peaks, which is where
+    the standard NN correction puts such a beat; and the raw R-peaks (s).
+    """
+    import neurokit2 as nk
+
+    _, raw_info = nk.ecg_peaks(ecg, sampling_rate=round(fs))
+    raw = np.asarray(raw_info["ECG_R_Peaks"], dtype=float) / fs
+    _, cor_info = nk.ecg_peaks(ecg, sampling_rate=round(fs), correct_artifacts=True)
+    cor = np.asarray(cor_info["ECG_R_Peaks"], dtype=float) / fs
+    idx = np.clip(np.searchsorted(raw, cor), 1, max(raw.size - 1, 1))
+    near = np.where(np.abs(raw[idx] - cor) < np.abs(raw[idx - 1] - cor), raw[idx], raw[idx - 1])
+    alts = np.vstack([np.where(np.abs(near - cor) < 0.25, near, cor), cor])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info, _ = nk.signal_fixpeaks(
+            np.round(cor * 1000.0).astype(int), sampling_rate=1000, method="Kubios",
+            iterative=False,
+        )
+    flagged = np.zeros(cor.size, dtype=bool)
+    for key in ("ectopic", "longshort"):
+        for i in info[key]:
+            flagged[max(0, int(i) - 1) : int(i) + 2] = True
+    inner = np.flatnonzero(flagged[1:-1]) + 1
+    alts[1, inner] = 0.5 * (cor[inner - 1] + cor[inner + 1])
+    return cor, alts, raw
+
+
+def reference_nn(beats_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NN reference from beat times: (end times s, RR ms, kept mask) (see module docs)."""
+    import neurokit2 as nk
+
+    rr = np.diff(beats_s) * 1000.0
+    n = rr.size
+    med = np.array([np.median(rr[max(0, i - 5) : i + 6]) for i in range(n)])
+    ok = np.abs(rr - med) <= 0.2 * med
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info, _ = nk.signal_fixpeaks(
+            np.round(beats_s * 1000.0).astype(int), sampling_rate=1000, method="Kubios",
+            iterative=False,
+        )
+    bad = np.zeros(beats_s.size, dtype=bool)
+    for key in ("ectopic", "missed", "extra", "longshort"):
+        for i in info[key]:
+            bad[max(0, int(i) - 1) : int(i) + 2] = True
+    ok &= ~bad[1:] & ~bad[:-1]
+    return beats_s[1:], rr, ok
+
+
+def nn_stats(nn: np.ndarray, ok: np.ndarray) -> tuple[float, float, float]:
+    """(mean HR bpm, RMSSD ms, SDNN ms) from intervals and a kept mask."""
+    kept = nn[ok & np.isfinite(nn)]
+    if kept.size < 3:
+        return math.nan, math.nan, math.nan
+    pairs = ok[1:] & ok[:-1] & np.isfinite(nn[1:]) & np.isfinite(nn[:-1])
+    d = np.diff(nn)[pairs]
+    rmssd = float(np.sqrt(np.mean(d**2))) if d.size >= 2 else math.nan
+    return 60000.0 / float(np.mean(kept)), rmssd, float(np.std(kept, ddof=1))
+
+
+def estimate_lag(ref: np.ndarray, det: np.ndarray) -> float:
+    """Constant ECG->PPG lag (s): median pulse - preceding R-peak, refined on close pairs."""
+    k = np.searchsorted(ref, det) - 1
+    ok = k >= 0
+    lag = float(np.median(det[ok] - ref[k[ok]]))
+    for _ in range(2):
+        shifted = det - lag
+        idx = np.clip(np.searchsorted(ref, shifted), 1, ref.size - 1)
+        near = np.where(
+            np.abs(ref[idx] - shifted) < np.abs(ref[idx - 1] - shifted), ref[idx], ref[idx - 1]
+        )
+        d = det - near
+        close = np.abs(d - lag) <= 0.1
+        if np.count_nonzero(close) < 10:
+            break
+        lag = float(np.median(d[close]))
+    return lag
+
+
+def match_beats(
+    ref: np.ndarray, alts: np.ndarray, det: np.ndarray, lag: float, tol: float = TOL_S
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Greedy one-to-one matching in time order; (true positives, ref used, det used).
+
+    A pulse matches a reference beat at its time or at one of its accepted other times.
+    """
+    shifted = det - lag
+    used_r = np.zeros(ref.size, dtype=bool)
+    used_d = np.zeros(det.size, dtype=bool)
+    i = j = 0
+    while i < ref.size and j < det.size:
+        ds = [shifted[j] - ref[i], shifted[j] - alts[0, i], shifted[j] - alts[1, i]]
+        if min(abs(d) for d in ds) <= tol:
+            used_r[i] = used_d[j] = True
+            i += 1
+            j += 1
+        elif max(ds) < 0:
+            j += 1
+        else:
+            i += 1
+    return int(used_r.sum()), used_r, used_d
+
+
+def beat_scores(
+    ref: np.ndarray, alt: np.ndarray, det: np.ndarray, lag: float, keep_ref: np.ndarray,
+    keep_det: np.ndarray,
+) -> tuple[float, float, float]:
+    """Sensitivity, PPV and F1 over the selected reference and detected beats."""
+    _, used_r, used_d = match_beats(ref, alt, det, lag)
+    tp_r = int(np.count_nonzero(used_r & keep_ref))
+    tp_d = int(np.count_nonzero(used_d & keep_det))
+    n_r = int(np.count_nonzero(keep_ref))
+    n_d = int(np.count_nonzero(keep_det))
+    sens = tp_r / n_r if n_r else math.nan
+    ppv = tp_d / n_d if n_d else math.nan
+    f1 = 2 * sens * ppv / (sens + ppv) if sens + ppv > 0 else math.nan
+    return sens, ppv, f1
+
+
+def scored_spans(
+    ref: np.ndarray, det: np.ndarray, lag: float, duration: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Beats that both signals cover: R-peaks whose pulse falls inside the PPG record, and
+    pulses whose R-peak falls inside the ECG record (both start at 0 and last
+    ``duration`` seconds)."""
+    return (ref + lag >= 0.0) & (ref + lag <= duration), (det - lag >= 0.0) & (
+        det - lag <= duration
+    )
+
+
+def overlap_mask(times: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return (times >= lo) & (times <= hi)
+
+
+def windowed_errors(
+    det_t: np.ndarray,
+    det_nn: np.ndarray,
+    det_ok: np.ndarray,
+    ref_t: np.ndarray,
+    ref_nn: np.ndarray,
+    ref_ok: np.ndarray,
+    lag: float,
+    windows: list[tuple[float, float, float | None, float | None, float | None]] | None,
+    duration: float,
+) -> tuple[float, float, float, int]:
+    """Median |error| of HR, RMSSD, SDNN over 60-s windows; and the number of windows used.
+
+    ``windows`` holds heartsong's own values ``(start, end, hr, rmssd, sdnn)``; without it
+    the values come from ``det_*`` (NeuroKit2).
+    """
+    errs: list[tuple[float, float, float]] = []
+    spans = windows or [
+        (s, s + WINDOW_S, None, None, None)
+        for s in np.arange(0.0, duration - WINDOW_S + 1e-9, STEP_S)
+    ]
+    for start, end, hr, rmssd, sdnn in spans:
+        m = overlap_mask(ref_t, start - lag, end - lag)
+        r_hr, r_rmssd, r_sdnn = nn_stats(ref_nn[m], ref_ok[m])
+        if windows is None:
+            md = overlap_mask(det_t, start, end)
+            hr, rmssd, sdnn = nn_stats(det_nn[md], det_ok[md])
+        vals = [
+            abs(a - b) if a is not None and math.isfinite(a) and math.isfinite(b) else math.nan
+            for a, b in ((hr, r_hr), (rmssd, r_rmssd), (sdnn, r_sdnn))
+        ]
+        if not math.isnan(vals[1]):
+            errs.append((vals[0], vals[1], vals[2]))
+    if not errs:
+        return math.nan, math.nan, math.nan, 0
+    arr = np.array(errs)
+    return (
+        float(np.nanmedian(arr[:, 0])),
+        float(np.nanmedian(arr[:, 1])),
+        float(np.nanmedian(arr[:, 2])),
+        len(errs),
+    )
+
+
+# -- NeuroKit2 default pipeline --------------------------------------------------------
+
+
+def neurokit_pipeline(ppg: np.ndarray, fs: float) -> tuple[np.ndarray, dict[str, float]]:
+    """Peaks (s) and whole-record HR/RMSSD/SDNN of ``nk.ppg_process`` + ``nk.hrv_time``."""
+    import neurokit2 as nk
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, info = nk.ppg_process(ppg, sampling_rate=round(fs))
+        peaks = np.asarray(info["PPG_Peaks"], dtype=int)
+        hrv = nk.hrv_time(peaks, sampling_rate=round(fs))
+    t = peaks / float(round(fs))
+    return t, {
+        "hr": 60000.0 / float(np.mean(np.diff(t) * 1000.0)),
+        "rmssd": float(hrv["HRV_RMSSD"].iloc[0]),
+        "sdnn": float(hrv["HRV_SDNN"].iloc[0]),
+    }
+
+
+# -- records ---------------------------------------------------------------------------
+
+
+def ecg_record(
+    name: str, path: Path, ecg_col: str, ppg_col: str, fs: float, hs_args: list[str], tmp: Path
+) -> list[Row]:
+    """Score heartsong and NeuroKit2 on one record with a simultaneous ECG."""
+    import pandas as pd
+
+    data = pd.read_csv(path)
+    data.columns = [c.strip() for c in data.columns]
+    ecg = data[ecg_col].to_numpy(float)
+    ppg = data[ppg_col].to_numpy(float)
+    duration = ppg.size / fs
+    ref_c, ref_alt, ref_raw = ecg_references(ecg, fs)
+    rt, rnn, rok = reference_nn(ref_raw)
+    hr_ref, rmssd_ref, sdnn_ref = nn_stats(rnn, rok)
+    rows = []
+
+    out = run_heartsong(path, hs_args, tmp)
+    row = Row(name, "heartsong", hr_ref=hr_ref, rmssd_ref=rmssd_ref, sdnn_ref=sdnn_ref)
+    if isinstance(out, str):
+        row.note = out
+    else:
+        t, nn = heartsong_nn(out)
+        lag = estimate_lag(ref_c, t)
+        keep_r, keep_d = scored_spans(ref_c, t, lag, duration)
+        row.sens, row.ppv, row.f1 = beat_scores(ref_c, ref_alt, t, lag, keep_r, keep_d)
+        # Where heartsong measured: between beats joined by an NN interval.
+        measured = np.zeros(ref_c.size, dtype=bool)
+        measured_d = np.zeros(t.size, dtype=bool)
+        for k in np.flatnonzero(np.isfinite(nn)):
+            measured |= (ref_c >= t[k - 1] - lag - TOL_S) & (ref_c <= t[k] - lag + TOL_S)
+            measured_d[k - 1 : k + 1] = True
+        row.coverage = float(np.count_nonzero(measured & keep_r)) / max(1, keep_r.sum())
+        _, _, row.f1_measured = beat_scores(
+            ref_c, ref_alt, t, lag, keep_r & measured, keep_d & measured_d
+        )
+        row.lag_s = lag
+        pulses = np.array(out["artifacts"]["detected_beats_s"], dtype=float)
+        kr, kd = scored_spans(ref_c, pulses, lag, duration)
+        row.f1_pulses = beat_scores(ref_c, ref_alt, pulses, lag, kr, kd)[2]
+        hrv = out["hrv"]
+        row.hr, row.rmssd, row.sdnn = (
+            _num(hrv["mean_hr_bpm"]), _num(hrv["rmssd_ms"]), _num(hrv["sdnn_ms"]))
+        wins = [
+            (w["t_start_s"], w["t_end_s"], _num(w["hr_bpm"]), _num(w["rmssd_ms"]),
+             _num(w["sdnn_ms"]))
+            for w in out["windows"]
+        ]
+        row.win_hr, row.win_rmssd, row.win_sdnn, row.n_windows = windowed_errors(
+            t, nn, np.isfinite(nn), rt, rnn, rok, lag, wins, duration
+        )
+        row.extra = _artifact_summary(out)
+    rows.append(row)
+
+    nk_t, nk_whole = neurokit_pipeline(ppg, fs)
+    nrow = Row(name, "NeuroKit2", hr_ref=hr_ref, rmssd_ref=rmssd_ref, sdnn_ref=sdnn_ref)
+    lag = estimate_lag(ref_c, nk_t)
+    keep_r, keep_d = scored_spans(ref_c, nk_t, lag, duration)
+    nrow.sens, nrow.ppv, nrow.f1 = beat_scores(ref_c, ref_alt, nk_t, lag, keep_r, keep_d)
+    nrow.lag_s = lag
+    nrow.hr, nrow.rmssd, nrow.sdnn = nk_whole["hr"], nk_whole["rmssd"], nk_whole["sdnn"]
+    nk_nn = np.concatenate([[math.nan], np.diff(nk_t) * 1000.0])
+    nrow.win_hr, nrow.win_rmssd, nrow.win_sdnn, nrow.n_windows = windowed_errors(
+        nk_t, nk_nn, np.isfinite(nk_nn), rt, rnn, rok, lag, None, duration
+    )
+    rows.append(nrow)
+    return rows
+
+
+def welltory_record(folder: Path, tmp: Path) -> list[Row]:
+    """Score heartsong and NeuroKit2 on one Welltory recording against the Polar RR."""
+    name = "welltory/" + folder.name
+    rr = read_recording(folder / "RR.txt", rr=True).rr_ms
+    assert rr is not None
+    beats = np.concatenate([[0.0], np.cumsum(rr) / 1000.0])
+    _, rnn, rok = reference_nn(beats)
+    hr_ref, rmssd_ref, _ = nn_stats(rnn, rok)
+    rows = []
+    out = run_heartsong(folder / "PPG.csv", ["--column", "R"], tmp)
+    row = Row(name, "heartsong", hr_ref=hr_ref, rmssd_ref=rmssd_ref)
+    if isinstance(out, str):
+        row.note = out.replace(str(folder) + "/", "")
+    else:
+        hrv = out["hrv"]
+        row.hr, row.rmssd = _num(hrv["mean_hr_bpm"]), _num(hrv["rmssd_ms"])
+        row.extra = _artifact_summary(out)
+    rows.append(row)
+
+    import pandas as pd
+
+    data = pd.read_csv(folder / "PPG.csv")
+    grid, fs, _ = resample_uniform(data["time"].to_numpy(float) / 1000.0,
+                                   data["R"].to_numpy(float))
+    grid = grid[np.isfinite(grid)] if np.isnan(grid).any() else grid
+    nrow = Row(name, "NeuroKit2", hr_ref=hr_ref, rmssd_ref=rmssd_ref)
+    try:
+        _, nk_whole = neurokit_pipeline(-grid, fs)
+        nrow.hr, nrow.rmssd = nk_whole["hr"], nk_whole["rmssd"]
+    except Exception as exc:  # NeuroKit2 fails in many ways on bad input
+        nrow.note = f"NeuroKit2 failed: {type(exc).__name__}"
+    rows.append(nrow)
+    return rows
+
+
+def _artifact_summary(out: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in out["artifacts"].items() if k not in ("beat_flags", "detected_beats_s")
+    }
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+# -- report ----------------------------------------------------------------------------
+
+
+def _f(v: float, digits: int = 1, pct: bool = False) -> str:
+    if not isinstance(v, float) or math.isnan(v):
+        return "-"
+    return f"{100 * v:.{digits}f}" if pct else f"{v:.{digits}f}"
+
+
+def _err(a: float, b: float, digits: int = 1) -> str:
+    if math.isnan(a) or math.isnan(b):
+        return "-"
+    return f"{a - b:+.{digits}f}"
+
+
+def render(ecg_rows: list[Row], well_rows: list[Row], command: str, seconds: float) -> str:
+    lines = [
+        "# HRV validation",
+        "",
+        "Generated by `" + command + "` (do not edit by hand; rerun the tool). "
+        f"Run time {seconds:.0f} s.",
+        "",
+        "Every heartsong number below comes from the `heartsong analyze` command run on the "
+        "recording with the arguments a user would give (see `tools/validate_hrv.py` for "
+        "the references and the matching rules). NeuroKit2 is its default PPG pipeline, "
+        "`nk.ppg_process` + `nk.hrv_time`, on the same samples.",
+        "",
+        "## Records with a simultaneous ECG",
+        "",
+        "Beats: matched one-to-one within +-50 ms after removing the record's constant "
+        "ECG->PPG lag. *F1* scores `beats_s`, the corrected beat series users get (a beat "
+        "the correction moved may match the R-peak or the midpoint of its neighbours, where "
+        "the standard NN correction puts an ectopic beat); *F1 detected pulses* scores the "
+        "pulses the detector found (`artifacts.detected_beats_s`), before correction. "
+        "*F1 measured* scores only the stretches where heartsong reported NN "
+        "intervals (*coverage* = share of R-peaks inside them); elsewhere it reported a gap "
+        "(null) instead of numbers. Errors are PPG minus ECG; window errors are the median "
+        "\\|error\\| over the 60-s windows (step 10 s).",
+        "",
+        "| record | pipeline | sens % | PPV % | F1 % | F1 measured % (coverage %) | "
+        "F1 detected pulses % | lag s "
+        "| HR err bpm | RMSSD ms (ref) | RMSSD err | SDNN err | win HR | win RMSSD | "
+        "win SDNN | windows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in ecg_rows:
+        measured = (
+            f"{_f(r.f1_measured, 2, True)} ({_f(r.coverage, 1, True)})"
+            if not math.isnan(r.f1_measured) else "-"
+        )
+        lines.append(
+            f"| {r.name} | {r.pipeline} | {_f(r.sens, 2, True)} | {_f(r.ppv, 2, True)} | "
+            f"{_f(r.f1, 2, True)} | {measured} | {_f(r.f1_pulses, 2, True)} | {_f(r.lag_s, 3)} | "
+            f"{_err(r.hr, r.hr_ref, 2)} | "
+            f"{_f(r.rmssd)} ({_f(r.rmssd_ref)}) | {_err(r.rmssd, r.rmssd_ref)} | "
+            f"{_err(r.sdnn, r.sdnn_ref)} | {_f(r.win_hr, 2)} | {_f(r.win_rmssd, 2)} | "
+            f"{_f(r.win_sdnn, 2)} | {r.n_windows} |"
+        )
+    lines += [
+        "",
+        "## Welltory: phone camera PPG against the Polar H10",
+        "",
+        "| recording | heartsong HR err bpm | NeuroKit2 HR err | ref HR | heartsong RMSSD "
+        "err ms | NeuroKit2 RMSSD err | ref RMSSD | heartsong artefacts % | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    pairs = list(zip(well_rows[::2], well_rows[1::2], strict=True))
+    for hs, nkr in pairs:
+        art = hs.extra.get("artifact_pct")
+        lines.append(
+            f"| {hs.name} | {_err(hs.hr, hs.hr_ref, 2)} | {_err(nkr.hr, nkr.hr_ref, 2)} | "
+            f"{_f(hs.hr_ref)} | {_err(hs.rmssd, hs.rmssd_ref)} | "
+            f"{_err(nkr.rmssd, nkr.rmssd_ref)} | {_f(hs.rmssd_ref)} | "
+            f"{_f(float(art)) if isinstance(art, (int, float)) else '-'} | "
+            f"{(hs.note + ' ' + nkr.note).strip()} |"
+        )
+    scored = [(h, n) for h, n in pairs if not h.note]
+    hs_hr = [abs(h.hr - h.hr_ref) for h, _ in scored]
+    hs_rm = [abs(h.rmssd - h.rmssd_ref) for h, _ in scored]
+    nk_hr = [abs(n.hr - n.hr_ref) for _, n in scored if not math.isnan(n.hr)]
+    nk_rm = [abs(n.rmssd - n.rmssd_ref) for _, n in scored if not math.isnan(n.rmssd)]
+    med = {k: float(np.median(v)) if v else math.nan
+           for k, v in (("hs_hr", hs_hr), ("hs_rm", hs_rm), ("nk_hr", nk_hr), ("nk_rm", nk_rm))}
+    refused = [h.name for h, _ in pairs if h.note]
+    lines += [
+        "",
+        f"Medians over the {len(scored)} recordings heartsong analysed"
+        + (f" ({', '.join(refused)} refused, see note; not in the medians)" if refused else "")
+        + f": \\|HR error\\| heartsong {_f(med['hs_hr'], 2)} bpm, NeuroKit2 {_f(med['nk_hr'], 2)}"
+        f" bpm; \\|RMSSD error\\| heartsong {_f(med['hs_rm'])} ms, NeuroKit2 {_f(med['nk_rm'])} ms"
+        f" (ratio {_f(med['nk_rm'] / med['hs_rm'], 1)}x).",
+        "",
+        "## Targets (issue 3)",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    by = {(r.name, r.pipeline): r for r in ecg_rows}
+    for name, target in F1_TARGET.items():
+        hs = by.get((name, "heartsong"))
+        if hs is None:
+            continue
+        lines.append(
+            f"| beat F1 >= {100 * target:g} % on {name} | {_f(hs.f1, 2, True)} % "
+            f"(measured stretches {_f(hs.f1_measured, 2, True)} %) | "
+            f"{_yes(hs.f1 >= target)} |"
+        )
+    for name in F1_TARGET:
+        hs = by.get((name, "heartsong"))
+        if hs is None:
+            continue
+        lines.append(
+            f"| median window \\|RMSSD error\\| <= {WIN_RMSSD_TARGET_MS:g} ms on {name} | "
+            f"{_f(hs.win_rmssd, 2)} ms | {_yes(hs.win_rmssd <= WIN_RMSSD_TARGET_MS)} |"
+        )
+        hr_err = abs(hs.hr - hs.hr_ref)
+        lines.append(
+            f"| whole-record \\|mean HR error\\| <= {HR_TARGET_BPM:g} bpm on {name} | "
+            f"{_f(hr_err, 2)} bpm | {_yes(hr_err <= HR_TARGET_BPM)} |"
+        )
+    lines.append(
+        f"| Welltory median \\|HR error\\| <= {WELLTORY_HR_TARGET_BPM:g} bpm | "
+        f"{_f(med['hs_hr'], 2)} bpm | {_yes(med['hs_hr'] <= WELLTORY_HR_TARGET_BPM)} |"
+    )
+    lines.append(
+        f"| Welltory RMSSD error at least 2x smaller than NeuroKit2 | "
+        f"{_f(med['hs_rm'])} vs {_f(med['nk_rm'])} ms | {_yes(2 * med['hs_rm'] <= med['nk_rm'])} |"
+    )
+    worse = []
+    for name in F1_TARGET:
+        hs, nkr = by.get((name, "heartsong")), by.get((name, "NeuroKit2"))
+        if hs is None or nkr is None:
+            continue
+        if hs.f1 < nkr.f1:
+            worse.append(f"{name} F1")
+        if abs(hs.rmssd - hs.rmssd_ref) > abs(nkr.rmssd - nkr.rmssd_ref):
+            worse.append(f"{name} RMSSD")
+        if hs.win_rmssd > nkr.win_rmssd:
+            worse.append(f"{name} window RMSSD")
+    for h, n in scored:
+        if abs(h.rmssd - h.rmssd_ref) > abs(n.rmssd - n.rmssd_ref):
+            worse.append(f"{h.name} RMSSD")
+    lines.append(
+        "| never worse than NeuroKit2 in F1 or RMSSD error, any record | "
+        + ("worse on " + ", ".join(worse) if worse else "nowhere worse")
+        + f" | {_yes(not worse)} |"
+    )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def validate(data: Path) -> tuple[list[Row], list[Row]]:
+    """Score every shared recording; return (ECG record rows, Welltory rows).
+
+    Rows come in pairs: heartsong, then NeuroKit2 on the same recording.
+    """
+    ref = data / "ppg_reference"
+    ecg_rows: list[Row] = []
+    well_rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        nk_csv = ref / "neurokit_resting_5min" / "bio_resting_5min_100hz.csv"
+        if nk_csv.exists():
+            ecg_rows += ecg_record("neurokit_resting_5min", nk_csv, "ECG", "PPG", 100.0,
+                                   ["--column", "PPG", "--fs", "100"], tmp)
+        bidmc = ref / "bidmc_01" / "bidmc_01_Signals.csv"
+        if bidmc.exists():
+            ecg_rows += ecg_record("bidmc_01", bidmc, "II", "PLETH", 125.0, [], tmp)
+        for folder in sorted((ref / "welltory" / "data").glob("subject_*")):
+            well_rows += welltory_record(folder, tmp)
+    return ecg_rows, well_rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="the shared data folder (holding ppg_reference/)")
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "VALIDATION.md")
+    args = p.parse_args(argv)
+    ref = args.data / "ppg_reference"
+    if not ref.is_dir():
+        print(f"validate_hrv: no ppg_reference folder under {args.data}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    ecg_rows, well_rows = validate(args.data)
+    seconds = time.perf_counter() - start
+    cmd = "python tools/validate_hrv.py" + ("" if args.data == DEFAULT_DATA else " --data DIR")
+    text = render(ecg_rows, well_rows, cmd, seconds)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
