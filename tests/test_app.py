@@ -12,13 +12,13 @@ from heartsong.events import PpgBlock
 from heartsong.wiring import SimWorld, build_demo
 
 
-def _demo(**overrides: object) -> Appliance:
+def _demo(speed: float = 400.0, **overrides: object) -> Appliance:
     base: dict[str, object] = {
         "audio.output": "none", "sources.ble": True, "simulation.stress": 0.0,
         "simulation.hr_bpm": 58.0, "simulation.motion_artifacts_per_hour": 0.0,
     }
     base.update(overrides)
-    return build_demo(with_overrides(Config(), base), speed=400.0)
+    return build_demo(with_overrides(Config(), base), speed=speed)
 
 
 def test_demo_run_measures_the_person_from_the_preferred_source() -> None:
@@ -38,10 +38,16 @@ def test_demo_run_measures_the_person_from_the_preferred_source() -> None:
 
 
 def test_ppg_is_used_when_preferred() -> None:
-    app = _demo(**{"sources.preferred": "ppg"})
+    # The PPG driver reads in a worker thread: at a moderate speed its hand-over latency
+    # stays well inside the 10 simulated seconds after which a source counts as stale.
+    app = _demo(speed=40.0, **{"sources.preferred": "ppg"})
     asyncio.run(app.run(duration_s=120.0))
     measured = [m for m in app.metrics_history if m.hr_bpm is not None]
-    assert measured and all(m.source == "ppg" for m in measured)
+    sources = [m.source for m in measured]
+    # the strap's beats arrive first (the PPG detector needs a few seconds); once the
+    # preferred PPG delivers beats it is used from then on
+    assert "ppg" in sources
+    assert set(sources[sources.index("ppg"):]) == {"ppg"}
 
 
 def test_malformed_block_is_dropped_and_counted() -> None:

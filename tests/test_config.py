@@ -109,7 +109,10 @@ def test_non_default_config_round_trips_through_toml() -> None:
             "device.name": 'Ann\'s "bedside" \\ heart ♥',
             "sensor.int_pin": 17,
             "sensor.address": 0x3C,
-            "sensor.led_current_ma": 0.1,
+            "sensor.led_current_ma": 0.2,
+            "sensor.mode": "ir",
+            "sensor.pulse_width_us": 215,
+            "sensor.auto_led": False,
             "audio.output": "wav",
             "audio.wav_path": "out/night.wav",
             "audio.volume_db": -33.3,
@@ -161,7 +164,7 @@ def test_out_of_range_line_matches_the_documented_format() -> None:
         ('log_level = "loud"', "device", "log_level", "'loud'", 'one of "debug", "info"'),
         ("port = 0", "mqtt", "port", "0", "an integer from 1 to 65535"),
         ("address = 0x78", "sensor", "address", "120", "an integer from 0x08 to 0x77"),
-        ("led_current_ma = 51.5", "sensor", "led_current_ma", "51.5", "from 0 to 51 (mA)"),
+        ("led_current_ma = 51.5", "sensor", "led_current_ma", "51.5", "from 0.2 to 51 (mA)"),
         ("fade_s = 0.05", "audio", "fade_s", "0.05", "a number from 0.1 to 30 (s)"),
         ('id = "Kitchen"', "device", "id", "'Kitchen'", "lowercase letters"),
         ('state_dir = "var/lib"', "device", "state_dir", "'var/lib'", "an absolute path"),
@@ -481,3 +484,12 @@ def test_random_overrides_only_ever_raise_config_error(overrides: dict[str, obje
         assert exc.path == "<command line>"
         return
     assert parse_config(render_toml(cfg), "again.toml") == cfg
+
+
+def test_sensor_rate_and_pulse_width_are_checked_against_the_datasheet(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[sensor]\nsample_rate_sps = 3200\npulse_width_us = 411\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    line = info.value.one_line()
+    assert str(path) in line and "sensor." in line

@@ -176,11 +176,52 @@ class SensorConfig:
             "Sensor sample rate in samples/s (SPO2_SR register field).",
         ),
     )
+    mode: str = field(
+        default="red_ir",
+        metadata=setting(
+            OneOf(("red_ir", "red", "ir")),
+            "LEDs sampled: red_ir (both, SpO2 mode), red or ir (one LED, heart-rate mode).",
+        ),
+    )
+    sample_average: int = field(
+        default=1,
+        metadata=setting(
+            OneOf((1, 2, 4, 8, 16, 32)),
+            "Samples averaged on the chip per FIFO sample (output rate = rate / average).",
+        ),
+    )
+    pulse_width_us: int = field(
+        default=411,
+        metadata=setting(
+            OneOf((69, 118, 215, 411), "us"),
+            "LED pulse width in us (69/118/215/411 = 15/16/17/18-bit ADC); the datasheet "
+            "limits it at high sample rates.",
+        ),
+    )
+    adc_range_na: int = field(
+        default=4096,
+        metadata=setting(
+            OneOf((2048, 4096, 8192, 16384), "nA"),
+            "ADC full scale in nA of photodiode current.",
+        ),
+    )
     led_current_ma: float = field(
         default=7.0,
         metadata=setting(
-            Number(0, 51, "mA"),
-            "LED drive current in mA (0.2 mA steps); more reaches through thicker skin.",
+            Number(0.2, 51, "mA"),
+            "Starting LED drive current in mA (0.2 mA steps); fixed when auto_led = false.",
+        ),
+    )
+    auto_led: bool = field(
+        default=True,
+        metadata=setting(
+            Boolean(), "Adjust the LED current to keep the signal in the ADC's range."
+        ),
+    )
+    leds_swapped: bool = field(
+        default=False,
+        metadata=setting(
+            Boolean(), "Set for boards wired with the red and IR LEDs the other way round."
         ),
     )
     int_pin: int | None = field(
@@ -571,8 +612,20 @@ def _rule_password_needs_user(cfg: Config) -> _Broken | None:
     return None
 
 
+def _rule_sensor_timing(cfg: Config) -> _Broken | None:
+    # The datasheet's sample-rate x pulse-width limits live with the driver's register map.
+    from heartsong.sensors.max30102 import settings_from_config
+
+    try:
+        settings_from_config(cfg.sensor)
+    except ConfigError as exc:
+        return exc.key, exc.value, exc.expected
+    return None
+
+
 _RULES: tuple[_Rule, ...] = (
     _rule_some_source,
+    _rule_sensor_timing,
     _rule_update_within_window,
     _rule_wav_needs_path,
     _rule_volume_ceiling,

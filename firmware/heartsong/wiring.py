@@ -18,8 +18,9 @@ from heartsong.config import Config
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
 from heartsong.mqtt.link import MqttLink
+from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
-from heartsong.sensors.sources import HeartSource, SimPpgSource, SimStrapSource
+from heartsong.sensors.sources import HeartSource, SimStrapSource
 from heartsong.stress.estimator import NoModelEstimator
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,8 @@ def build_demo(
     )
     sources: list[HeartSource] = []
     if cfg.sources.ppg:
-        sources.append(SimPpgSource(PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1), clock))
+        synth = PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1)
+        sources.append(make_demo_ppg_source(synth, clock, cfg.sensor))
     if cfg.sources.ble:
         sources.append(SimStrapSource(SimulatedStrap(person), clock))
     return Appliance(
@@ -121,22 +123,24 @@ def build_demo(
 def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None) -> Appliance:
     """The real device: hardware sources per config, the configured audio output, MQTT.
 
-    Heart sources on hardware (the MAX30102 driver over smbus2 and the BLE strap client)
-    plug in here; a source that is enabled but has no hardware backend is reported once and
-    the appliance keeps running with the rest (sound, controls, MQTT).
+    The PPG source is the MAX30102 driver over smbus2 on the configured bus; a sensor
+    that is missing is reported once and retried in the background while the appliance
+    runs with the rest (sound, MQTT). A heart source without a hardware backend in this
+    build (the BLE strap) is reported once and left out.
     """
+    clock = RealClock()
     sources: list[HeartSource] = []
-    for name, enabled in (("ppg", cfg.sources.ppg), ("ble", cfg.sources.ble)):
-        if enabled:
-            log.warning(
-                "heart source %r is enabled but this build has no hardware backend for it; "
-                "running without it",
-                name,
-            )
+    if cfg.sources.ppg:
+        sources.append(make_device_ppg_source(cfg.sensor, clock))
+    if cfg.sources.ble:
+        log.warning(
+            "BLE heart-rate strap is enabled but this build has no BLE backend yet; "
+            "running without it"
+        )
     engine = make_engine(cfg)
     return Appliance(
         cfg,
-        clock=RealClock(),
+        clock=clock,
         sources=sources,
         engine=engine,
         sink=make_sink(cfg, engine),

@@ -1,4 +1,4 @@
-"""The heart-signal source interface, and the sources that read the simulated person.
+"""The heart-signal source interface, and the simulated chest strap's source.
 
 A source runs as a task on the appliance's event loop and hands each block it reads
 (:class:`~heartsong.events.PpgBlock` or :class:`~heartsong.events.RrBlock`) to a callback
@@ -16,16 +16,11 @@ import numpy as np
 
 from heartsong.clock import Clock
 from heartsong.events import PpgBlock, RrBlock, SourceName
-from heartsong.sensors.simulated import PpgSynth, SimulatedStrap
+from heartsong.sensors.simulated import SimulatedStrap
 
 log = logging.getLogger(__name__)
 
 BlockSink = Callable[[PpgBlock | RrBlock], None]
-
-#: Longest stretch of simulated signal read in one step, in seconds: bounds memory when a
-#: fast simulation catches up after the host was busy.
-MAX_CATCH_UP_S = 30.0
-
 
 class HeartSource(Protocol):
     """A producer of PPG or RR blocks."""
@@ -35,42 +30,6 @@ class HeartSource(Protocol):
     async def run(self, sink: BlockSink) -> None:
         """Read until cancelled, calling ``sink`` with every block."""
         ...
-
-
-class SimPpgSource:
-    """PPG samples from the simulated person, read in blocks as a FIFO would deliver them.
-
-    Parameters
-    ----------
-    synth:
-        The simulated PPG waveform (its sample clock starts at simulation time 0).
-    clock:
-        The simulation clock; ``clock.monotonic()`` is the simulation time in seconds.
-    read_interval_s:
-        Seconds between reads (a MAX30102 FIFO holds 32 samples: 0.32 s at 100 sps).
-    """
-
-    name: SourceName = "ppg"
-
-    def __init__(self, synth: PpgSynth, clock: Clock, read_interval_s: float = 0.25) -> None:
-        self._synth = synth
-        self._clock = clock
-        self._interval = read_interval_s
-        self.samples_read = 0
-
-    async def run(self, sink: BlockSink) -> None:
-        """Deliver every sample due by the clock, in order, until cancelled."""
-        fs = self._synth.fs_hz
-        while True:
-            await self._clock.sleep(self._interval)
-            due = self._clock.monotonic() - self._synth.t_next_s
-            n = min(int(due * fs), int(MAX_CATCH_UP_S * fs))
-            if n <= 0:
-                continue
-            t0 = self._synth.t_next_s
-            ir, red, contact = self._synth.read(n)
-            self.samples_read += n
-            sink(PpgBlock(t0_s=t0, fs_hz=fs, ir=ir, red=red, contact=contact))
 
 
 class SimStrapSource:
