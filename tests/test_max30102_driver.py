@@ -22,15 +22,12 @@ from heartsong.events import PpgBlock
 from heartsong.sensors import max30102_regs as r
 from heartsong.sensors.max30102 import (
     A_FULL_SAMPLES,
-    CONTACT_OFF_NA_PER_MA,
-    DC_SETTLED_BAND,
-    PROBE_LED_MA,
     Max30102,
     Max30102NotFoundError,
-    Max30102Settings,
-    settings_from_config,
 )
 from heartsong.sensors.max30102_emulator import ManualClock, Max30102Emulator, Truth
+from heartsong.sensors.max30102_light import CONTACT_OFF_NA_PER_MA, DC_SETTLED_BAND, PROBE_LED_MA
+from heartsong.sensors.max30102_settings import Max30102Settings, settings_from_config
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson
 
 CLOCK_ERROR = 0.008  # the emulated oscillator runs 0.8 % fast

@@ -614,7 +614,7 @@ def _rule_password_needs_user(cfg: Config) -> _Broken | None:
 
 def _rule_sensor_timing(cfg: Config) -> _Broken | None:
     # The datasheet's sample-rate x pulse-width limits live with the driver's register map.
-    from heartsong.sensors.max30102 import settings_from_config
+    from heartsong.sensors.max30102_settings import settings_from_config
 
     try:
         settings_from_config(cfg.sensor)

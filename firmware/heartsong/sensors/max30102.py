@@ -51,21 +51,26 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields
-from typing import Any, Final, Literal, Protocol, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 
 from heartsong.errors import ConfigError, SensorError
 from heartsong.events import FloatArray, PpgBlock
 from heartsong.sensors import max30102_regs as r
+from heartsong.sensors.max30102_light import (
+    MIN_EVAL_SAMPLES,
+    MIN_LED_MA,
+    ContactState,
+    LightControl,
+)
+from heartsong.sensors.max30102_settings import Max30102Settings
+from heartsong.sensors.sample_clock import SampleClock
 
 log = logging.getLogger(__name__)
 
-SensorMode = Literal["red_ir", "red", "ir"]
-ContactState = Literal["no_contact", "settling", "tracking"]
 T = TypeVar("T")
 
 #: The FIFO raises A_FULL (and INT) when this many samples are unread.
@@ -81,28 +86,6 @@ HEALTH_CHECK_S: Final = 10.0
 TEMPERATURE_EVERY_S: Final = 60.0
 #: Without new samples for this long while sampling, check the chip at once, seconds.
 STALL_CHECK_S: Final = 0.5
-#: LED current with no finger on the sensor, and the smallest working current, in mA.
-PROBE_LED_MA: Final = 1.0
-MIN_LED_MA: Final = 0.2
-#: Finger detection: photocurrent per LED current (nA/mA) above which a finger is seen,
-#: and below which it is gone (a bare sensor reflects ~3 nA/mA, a finger 100-400).
-CONTACT_ON_NA_PER_MA: Final = 60.0
-CONTACT_OFF_NA_PER_MA: Final = 30.0
-#: DC level targets as fractions of the ADC full scale.
-DC_TARGET: Final = 0.5
-DC_SETTLED_BAND: Final = (0.3, 0.7)
-DC_TRACKING_BAND: Final = (0.2, 0.75)
-#: Fewest samples (taken after an LED change) worth judging the light level on.
-MIN_EVAL_SAMPLES: Final = 4
-#: Sample-clock fit: window of the period (slope) and of the phase (lower envelope), and
-#: refit cadence, in seconds; the shortest span before the period is fitted rather than
-#: nominal, how far from nominal it may be, and the most observations kept.
-CLOCK_SLOPE_WINDOW_S: Final = 120.0
-CLOCK_PHASE_WINDOW_S: Final = 30.0
-CLOCK_REFIT_S: Final = 1.0
-CLOCK_MIN_SPAN_S: Final = 3.0
-CLOCK_MAX_ERROR: Final = 0.05
-CLOCK_MAX_POINTS: Final = 4096
 #: Largest relative rate change used to slew block times onto the fit (the DSP accepts
 #: rates within 2 % of the one it was designed for).
 SLEW_LIMIT: Final = 0.01
@@ -161,330 +144,6 @@ class _BusFaultError(OSError):
 
 class _GarbledError(OSError):
     """Bytes that cannot have come from the chip (reserved bits set)."""
-
-
-# --------------------------------------------------------------------------- settings
-
-
-@dataclass(frozen=True)
-class Max30102Settings:
-    """How the sensor is configured (validated against the datasheet on construction).
-
-    Attributes
-    ----------
-    mode:
-        ``"red_ir"`` (SpO2 mode: red and IR), ``"red"`` or ``"ir"`` (one LED: heart-rate
-        mode when it is LED1, else multi-LED mode with one slot).
-    sample_rate_sps:
-        ADC sample rate in samples per second (50-3200).
-    sample_average:
-        Samples averaged on the chip into one FIFO sample (1-32); the output rate is
-        ``sample_rate_sps / sample_average``.
-    pulse_width_us:
-        LED pulse width in microseconds (69, 118, 215, 411: 15-18 bit resolution).
-    adc_range_na:
-        ADC full-scale photocurrent in nA (2048, 4096, 8192, 16384).
-    led_current_ma:
-        LED drive current in mA while a finger is on the sensor and ``auto_led`` is off
-        (0.2-51, 0.2 mA steps).
-    auto_led:
-        Choose the LED currents that keep the DC level mid-range (the first choice comes
-        from the light seen at the probe current when the finger arrives).
-    leds_swapped:
-        The board wires LED1 to the IR LED and LED2 to the red one (some clones).
-    """
-
-    mode: SensorMode = "red_ir"
-    sample_rate_sps: int = 100
-    sample_average: int = 1
-    pulse_width_us: int = 411
-    adc_range_na: int = 4096
-    led_current_ma: float = 7.0
-    auto_led: bool = True
-    leds_swapped: bool = False
-
-    def __post_init__(self) -> None:
-        def bad(key: str, expected: str) -> ConfigError:
-            return ConfigError("<sensor settings>", f"sensor.{key}", getattr(self, key), expected)
-
-        if self.mode not in ("red_ir", "red", "ir"):
-            raise bad("mode", 'must be "red_ir", "red" or "ir"')
-        _check_choice(
-            self.sample_rate_sps, r.SAMPLE_RATE_SPS.values(), bad, "sample_rate_sps", "samples/s"
-        )
-        _check_choice(self.sample_average, (1, 2, 4, 8, 16, 32), bad, "sample_average", "samples")
-        _check_choice(self.pulse_width_us, (69, 118, 215, 411), bad, "pulse_width_us", "us")
-        _check_choice(self.adc_range_na, r.ADC_RANGE_NA.values(), bad, "adc_range_na", "nA")
-        ma = self.led_current_ma
-        if isinstance(ma, bool) or not isinstance(ma, int | float) or not (
-            MIN_LED_MA <= ma <= r.LED_MAX_MA
-        ):
-            raise bad(
-                "led_current_ma", f"must be a number from {MIN_LED_MA:g} to {r.LED_MAX_MA:g} (mA)"
-            )
-        for key in ("auto_led", "leds_swapped"):
-            if not isinstance(getattr(self, key), bool):
-                raise bad(key, "must be true or false")
-        allowed = r.ALLOWED_PULSE_WIDTHS_US[len(self.channels)][self.sample_rate_sps]
-        if self.pulse_width_us not in allowed:
-            table = "Table 11, SpO2 mode" if len(self.channels) == 2 else "Table 12, one LED"
-            if allowed:
-                expected = (
-                    f"at {self.sample_rate_sps} samples/s in {self.mode} mode the LED pulse "
-                    f"width must be one of {', '.join(map(str, allowed))} us (datasheet {table})"
-                )
-            else:
-                expected = (
-                    f"{self.sample_rate_sps} samples/s is not possible in {self.mode} mode with "
-                    f"any pulse width (datasheet {table}); use 1600 samples/s or less"
-                )
-            raise bad("pulse_width_us", expected)
-
-    @property
-    def leds(self) -> dict[str, int]:
-        """Which LED pin (1 or 2) drives each colour on this board."""
-        return {"red": 2, "ir": 1} if self.leds_swapped else {"red": 1, "ir": 2}
-
-    @property
-    def channels(self) -> tuple[str, ...]:
-        """Light colour of each FIFO channel, in FIFO order (LED1's before LED2's)."""
-        if self.mode == "red_ir":
-            return tuple(sorted(("red", "ir"), key=self.leds.__getitem__))
-        return (self.mode,)
-
-    @property
-    def fs_hz(self) -> float:
-        """Nominal rate of FIFO samples in Hz (after on-chip averaging)."""
-        return self.sample_rate_sps / self.sample_average
-
-    @property
-    def resolution_bits(self) -> int:
-        """ADC resolution at the configured pulse width, in bits."""
-        return r.resolution_bits(self.pulse_width_us)
-
-    @property
-    def fifo_fill_s(self) -> float:
-        """Seconds for the empty FIFO to fill at the nominal rate."""
-        return r.FIFO_DEPTH / self.fs_hz
-
-    def describe(self) -> str:
-        """A short human summary for logs."""
-        avg = f" (average of {self.sample_average})" if self.sample_average > 1 else ""
-        return (
-            f"{self.fs_hz:g} samples/s{avg}, {self.mode.replace('_', '+')}, "
-            f"{self.pulse_width_us} us / {self.resolution_bits} bit, {self.adc_range_na} nA range"
-        )
-
-
-def _check_choice(
-    value: object,
-    allowed: Iterable[int],
-    bad: Callable[[str, str], ConfigError],
-    key: str,
-    unit: str,
-) -> None:
-    choices = sorted(allowed)
-    if isinstance(value, bool) or value not in choices:
-        raise bad(key, f"must be one of {', '.join(str(c) for c in choices)} ({unit})")
-
-
-def settings_from_config(cfg: object, path: str = "<config>") -> Max30102Settings:
-    """Driver settings from a :class:`heartsong.config.SensorConfig` (and keys it may gain).
-
-    Keys the section does not have yet take the driver defaults. A bad combination is
-    reported as a :class:`~heartsong.errors.ConfigError` naming ``path`` and the key.
-    """
-    values: dict[str, Any] = {}
-    for f in fields(Max30102Settings):
-        if hasattr(cfg, f.name):
-            values[f.name] = getattr(cfg, f.name)
-    try:
-        return Max30102Settings(**values)
-    except ConfigError as exc:
-        raise ConfigError(path, exc.key, exc.value, exc.expected) from None
-
-
-# --------------------------------------------------------------------------- sample clock
-
-
-class _SampleClock:
-    """Estimates when the chip completed each sample, from when the host saw how many.
-
-    An observation says that by host time ``t`` the chip had completed ``n`` samples, so
-    sample ``n - 1`` was complete at or before ``t``: every point (n - 1, t) lies on or
-    above the line ``t = t0 + i * T`` of true completion times, above it by the host's
-    delay in looking. ``T`` is the least-squares slope of the points over a long window
-    (with late outliers trimmed), where delays average out; ``t0`` puts the line under
-    the recent points, touching the least-delayed one (the lower envelope used for
-    one-way clock estimation: Moon, Skelly & Towsley 1999).
-    """
-
-    def __init__(self, fs_nominal_hz: float) -> None:
-        self._nominal = 1.0 / fs_nominal_hz
-        self.period_s = self._nominal
-        self.t0_s = 0.0
-        self._ts: deque[float] = deque(maxlen=CLOCK_MAX_POINTS)
-        self._ns: deque[int] = deque(maxlen=CLOCK_MAX_POINTS)
-        self._refit_at = -math.inf
-        self.fitted = False  # the period comes from observations, not the nominal rate
-        self._first_index = 0
-        self._anchored = False  # t0 rests on an observation, not on the start estimate
-
-    def restart(self, t_first_s: float, first_index: int) -> None:
-        """A new run of the sample clock: sample ``first_index`` completes at ``t_first_s``.
-
-        Past observations are forgotten; the fitted period is kept (same oscillator). The
-        start time is only a guess (the host may be slow to note it) until the first
-        observation replaces it.
-        """
-        self._ts.clear()
-        self._ns.clear()
-        self.t0_s = t_first_s - first_index * self.period_s
-        self._refit_at = -math.inf
-        self._first_index = first_index
-        self._anchored = False
-
-    def observe(self, t_s: float, produced: int) -> None:
-        """By host time ``t_s`` the chip had completed ``produced`` samples."""
-        if produced <= 0 or (self._ns and produced <= self._ns[-1]):
-            return
-        self._ts.append(t_s)
-        self._ns.append(produced)
-        bound = t_s - (produced - 1) * self.period_s
-        self.t0_s = min(self.t0_s, bound) if self._anchored else bound
-        self._anchored = True
-        if t_s >= self._refit_at:
-            self._refit(t_s)
-            self._refit_at = t_s + CLOCK_REFIT_S
-
-    def _refit(self, now: float) -> None:
-        while self._ts and self._ts[0] < now - CLOCK_SLOPE_WINDOW_S:
-            self._ts.popleft()
-            self._ns.popleft()
-        t = np.fromiter(self._ts, dtype=np.float64, count=len(self._ts))
-        x = np.fromiter(self._ns, dtype=np.float64, count=len(self._ns)) - 1.0
-        if t.shape[0] >= 3 and t[-1] - t[0] >= CLOCK_MIN_SPAN_S:
-            slope, icept = np.polyfit(x, t, 1)
-            resid = t - (icept + slope * x)
-            keep = resid <= np.median(resid) + 3.0 * 1.4826 * np.median(
-                np.abs(resid - np.median(resid))
-            ) + 0.5 * self._nominal
-            if 3 <= np.count_nonzero(keep) < t.shape[0]:
-                slope = np.polyfit(x[keep], t[keep], 1)[0]
-            if abs(float(slope) / self._nominal - 1.0) <= CLOCK_MAX_ERROR:
-                self.period_s = float(slope)
-                self.fitted = True
-        recent = t >= now - CLOCK_PHASE_WINDOW_S
-        self.t0_s = float(np.min(t[recent] - x[recent] * self.period_s))
-
-    @property
-    def fs_hz(self) -> float:
-        """The fitted sample rate in Hz."""
-        return 1.0 / self.period_s
-
-    def time_of(self, index: float) -> float:
-        """Host time at which sample ``index`` was (or will be) complete, in seconds."""
-        return self.t0_s + index * self.period_s
-
-    def produced_by(self, t_s: float) -> int:
-        """How many samples the chip had completed by host time ``t_s``."""
-        return max(0, math.floor((t_s - self.t0_s) / self.period_s + 1e-6) + 1)
-
-    def slack(self, t_s: float) -> int:
-        """Samples by which :meth:`produced_by` may fall short at ``t_s``."""
-        if self.fitted:
-            return 2
-        since = self.produced_by(t_s) - self._first_index
-        return 2 + math.ceil(CLOCK_MAX_ERROR * max(0, since))
-
-
-# --------------------------------------------------------------------------- light level
-
-
-class _LightControl:
-    """Finger detection and LED-current control (state machine over the DC level)."""
-
-    def __init__(self, settings: Max30102Settings, max_led_ma: float) -> None:
-        self._s = settings
-        self._max_ma = max_led_ma
-        self._contact_channel = "ir" if "ir" in settings.channels else "red"
-        self.state: ContactState = "no_contact"
-        self.currents_ma: dict[str, float] = {c: PROBE_LED_MA for c in settings.channels}
-        self._top = r.ADC_FULL_SCALE & ~((1 << (18 - settings.resolution_bits)) - 1)
-
-    def reset(self) -> None:
-        """Back to no contact with probe currents (after a (re)initialisation)."""
-        self.state = "no_contact"
-        self.currents_ma = {c: PROBE_LED_MA for c in self._s.channels}
-
-    def gain_na_per_ma(self, counts: float, channel: str) -> float:
-        """Photocurrent per LED drive current (nA/mA) for a DC level in counts."""
-        return counts / r.ADC_FULL_SCALE * self._s.adc_range_na / self.currents_ma[channel]
-
-    def update(self, x: dict[str, FloatArray]) -> bool:
-        """Judge one stretch of samples taken at the present currents.
-
-        Returns True when the LED currents changed (the caller writes them).
-        """
-        tail = x[self._contact_channel][-max(1, x[self._contact_channel].shape[0] // 4) :]
-        gain = self.gain_na_per_ma(float(np.mean(tail)), self._contact_channel)
-        if self.state == "no_contact":
-            if gain < CONTACT_ON_NA_PER_MA:
-                return False
-            self.state = "settling"
-            log.info("finger on the sensor (%.0f nA/mA)", gain)
-            if not self._s.auto_led:
-                return self._set({c: self._s.led_current_ma for c in self.currents_ma})
-            changed, _ok = self._adjust(x, DC_SETTLED_BAND)
-            return changed
-        if gain < CONTACT_OFF_NA_PER_MA:
-            self.state = "no_contact"
-            log.info("no finger on the sensor (%.0f nA/mA)", gain)
-            return self._set({c: PROBE_LED_MA for c in self.currents_ma})
-        if not self._s.auto_led:
-            self.state = "tracking"
-            return False
-        if self.state == "settling":
-            changed, ok = self._adjust(x, DC_SETTLED_BAND)
-            if ok and not changed:
-                self.state = "tracking"
-            return changed
-        changed, _ok = self._adjust(x, DC_TRACKING_BAND)
-        if changed:
-            self.state = "settling"
-        return changed
-
-    def _adjust(self, x: dict[str, FloatArray], band: tuple[float, float]) -> tuple[bool, bool]:
-        """Move each channel's DC towards the target if it is outside ``band`` or clips.
-
-        Returns (currents changed, every channel in band or at a current limit).
-        """
-        new = dict(self.currents_ma)
-        ok = True
-        for ch, cur in self.currents_ma.items():
-            xs = x[ch]
-            level = float(np.mean(xs)) / r.ADC_FULL_SCALE
-            clipped = float(np.max(xs)) >= self._top
-            if clipped:
-                want = cur / 2.0
-            elif band[0] <= level <= band[1]:
-                continue
-            else:
-                want = cur * DC_TARGET / level if level > 0 else cur * 8.0
-                want = min(max(want, cur / 8.0), cur * 8.0)
-            want = r.led_current_ma(r.led_code(min(max(want, MIN_LED_MA), self._max_ma)))
-            at_limit = r.led_code(want) == r.led_code(cur) and not clipped
-            if not at_limit:
-                ok = False
-            new[ch] = want
-        return self._set(new), ok
-
-    def _set(self, currents: dict[str, float]) -> bool:
-        changed = any(
-            r.led_code(currents[c]) != r.led_code(self.currents_ma[c]) for c in currents
-        )
-        self.currents_ma = dict(currents)
-        return changed
 
 
 # --------------------------------------------------------------------------- driver
@@ -565,8 +224,8 @@ class Max30102:
         self.part_id = 0
         self.rev_id = 0
         self.temperature_c: float | None = None
-        self._light = _LightControl(self.settings, max_led_ma)
-        self._clock = _SampleClock(self.settings.fs_hz)
+        self._light = LightControl(self.settings, max_led_ma)
+        self._clock = SampleClock(self.settings.fs_hz)
         self._channels = self.settings.channels
         self._sample_bytes = r.BYTES_PER_CHANNEL * len(self._channels)
         self._started = False

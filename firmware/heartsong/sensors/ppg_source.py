@@ -37,11 +37,10 @@ from heartsong.sensors.max30102 import (
     DriverStats,
     Max30102,
     Max30102NotFoundError,
-    Max30102Settings,
     SMBusLike,
-    settings_from_config,
 )
 from heartsong.sensors.max30102_emulator import Max30102Emulator, PpgSignal
+from heartsong.sensors.max30102_settings import Max30102Settings, settings_from_config
 from heartsong.sensors.sources import BlockSink
 
 log = logging.getLogger(__name__)
