@@ -29,8 +29,8 @@ from typing import Any
 from heartsong.clock import RealClock
 from heartsong.config import SensorConfig
 from heartsong.sensors.max30102 import Max30102
-from heartsong.sensors.max30102_settings import Max30102Settings
 from heartsong.sensors.max30102_emulator import ManualClock, Max30102Emulator
+from heartsong.sensors.max30102_settings import Max30102Settings
 from heartsong.sensors.ppg_source import Max30102Source
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson
 
