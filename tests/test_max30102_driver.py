@@ -375,9 +375,18 @@ def test_settings_are_checked_against_the_datasheet(
 
 
 def test_one_led_allows_what_two_do_not() -> None:
-    assert Max30102Settings(mode="red", sample_rate_sps=3200, pulse_width_us=118).fs_hz == 3200
+    # Datasheet Tables 11 (SpO2 mode, two LEDs) and 12 (heart-rate mode, one LED).
+    assert Max30102Settings(mode="red", sample_rate_sps=3200, pulse_width_us=69).fs_hz == 3200
     ir_only = Max30102Settings(mode="ir", sample_rate_sps=1000, pulse_width_us=411)
     assert ir_only.resolution_bits == 18
+    assert Max30102Settings(mode="red", sample_rate_sps=1600, pulse_width_us=215).fs_hz == 1600
+    for mode, sps, pw in (
+        ("red", 3200, 118), ("red", 1600, 411), ("red_ir", 3200, 69),
+        ("red_ir", 1600, 118), ("red_ir", 1000, 215), ("red_ir", 800, 411),
+    ):
+        with pytest.raises(ConfigError):
+            Max30102Settings(mode=mode, sample_rate_sps=sps, pulse_width_us=pw)  # type: ignore[arg-type]
+    assert Max30102Settings(mode="red_ir", sample_rate_sps=1600, pulse_width_us=69).fs_hz == 1600
 
 
 def test_settings_from_config_names_the_file() -> None:
