@@ -25,6 +25,7 @@ from heartsong.dsp.pipeline import StreamingPipeline
 from heartsong.errors import InputDataError
 from heartsong.events import Event, Metrics, PpgBlock, RrBlock, SoundTargets, SourceName
 from heartsong.mqtt.link import MqttLink
+from heartsong.sensors.fusion import SourceFusion
 from heartsong.sensors.sources import HeartSource
 from heartsong.stress.estimator import StressEstimator
 from heartsong.therapy.policy import Decision, PolicyInput, PolicySettings, decide
@@ -107,7 +108,10 @@ class Appliance:
             src.name: StreamingPipeline(window_s=cfg.dsp.window_s, update_s=cfg.dsp.update_s)
             for src in sources
         }
-        self._last_beat_t: dict[SourceName, float] = {}
+        self.fusion = SourceFusion(
+            cfg.sources.preferred,
+            stale_s={"ble": cfg.ble.stall_timeout_s, "ppg": SOURCE_STALE_S},
+        )
         self.settings = PolicySettings(
             mode=cfg.therapy.mode,
             soundscape=cfg.audio.soundscape,
@@ -146,8 +150,9 @@ class Appliance:
                     extra={"fields": {"rejected_blocks": self.rejected_blocks}},
                 )
             return
-        if beats.size:
-            self._last_beat_t[name] = float(beats[-1])
+        self.fusion.observe(
+            name, self.clock.monotonic(), beats=int(beats.size), contact=block.contact
+        )
 
     def request_stop(self) -> None:
         """Ask the appliance to shut down cleanly (signal handlers call this)."""
@@ -157,11 +162,7 @@ class Appliance:
 
     # -- decisions --------------------------------------------------------------------
     def _choose_source(self, now: float) -> SourceName:
-        live = [n for n, t in self._last_beat_t.items() if now - t <= SOURCE_STALE_S]
-        preferred: SourceName = self.cfg.sources.preferred
-        if preferred in live:
-            return preferred
-        return live[0] if live else "none"
+        return self.fusion.choose(now)
 
     def _emit(self, kind: str, message: str, **data: object) -> None:
         event = Event(self.clock.monotonic(), self.clock.wall(), kind, message, dict(data))
@@ -173,7 +174,11 @@ class Appliance:
         now = self.clock.monotonic()
         source = self._choose_source(now)
         if source != self.active_source:
-            self._emit("source", f"heart source {self.active_source} -> {source}", source=source)
+            self._emit(
+                "source",
+                f"heart source {self.active_source} -> {source}: {self.fusion.reason}",
+                source=source,
+            )
             self.active_source = source
         if source == "none":
             metrics = Metrics(

@@ -18,9 +18,10 @@ from heartsong.config import Config
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
 from heartsong.mqtt.link import MqttLink
+from heartsong.sensors.ble_source import make_demo_ble_source, make_device_ble_source
 from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
-from heartsong.sensors.sources import HeartSource, SimStrapSource
+from heartsong.sensors.sources import HeartSource
 from heartsong.stress.estimator import NoModelEstimator
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,8 @@ def build_demo(
         synth = PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1)
         sources.append(make_demo_ppg_source(synth, clock, cfg.sensor))
     if cfg.sources.ble:
-        sources.append(SimStrapSource(SimulatedStrap(person), clock))
+        strap = SimulatedStrap(person)
+        sources.append(make_demo_ble_source(strap, clock, cfg.ble, None, seed=sim.seed))
     return Appliance(
         cfg,
         clock=clock,
@@ -123,20 +125,17 @@ def build_demo(
 def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None) -> Appliance:
     """The real device: hardware sources per config, the configured audio output, MQTT.
 
-    The PPG source is the MAX30102 driver over smbus2 on the configured bus; a sensor
-    that is missing is reported once and retried in the background while the appliance
-    runs with the rest (sound, MQTT). A heart source without a hardware backend in this
-    build (the BLE strap) is reported once and left out.
+    The PPG source is the MAX30102 driver over smbus2 on the configured bus, the strap
+    source the bleak client; a part that is missing (no sensor, no Bluetooth adapter or
+    D-Bus) is reported once and retried in the background while the appliance runs with
+    the rest (the other source, sound, MQTT).
     """
     clock = RealClock()
     sources: list[HeartSource] = []
     if cfg.sources.ppg:
         sources.append(make_device_ppg_source(cfg.sensor, clock))
     if cfg.sources.ble:
-        log.warning(
-            "BLE heart-rate strap is enabled but this build has no BLE backend yet; "
-            "running without it"
-        )
+        sources.append(make_device_ble_source(cfg.ble, clock, cfg.device.state_dir))
     engine = make_engine(cfg)
     return Appliance(
         cfg,
