@@ -238,8 +238,15 @@ class Appliance:
 
     # -- tasks ------------------------------------------------------------------------
     async def _updates(self) -> None:
+        # A fixed cadence (not "sleep after each update"), so the time an update takes
+        # does not stretch the interval; a late update is not repeated to catch up.
+        period = self.cfg.dsp.update_s
+        due = self.clock.monotonic() + period
         while True:
-            await self.clock.sleep(self.cfg.dsp.update_s)
+            await self.clock.sleep(due - self.clock.monotonic())
+            due += period
+            if due <= self.clock.monotonic():
+                due = self.clock.monotonic() + period
             try:
                 self.update()
             except Exception:  # one bad update must not end the night's updates
