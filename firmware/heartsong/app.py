@@ -24,6 +24,8 @@ from heartsong.config import Config
 from heartsong.dsp.pipeline import StreamingPipeline
 from heartsong.errors import InputDataError
 from heartsong.events import Event, Metrics, PpgBlock, RrBlock, SoundTargets, SourceName
+from heartsong.mqtt.apply import apply_command, sleep_timer_remaining_min
+from heartsong.mqtt.commands import Command, call_on_loop
 from heartsong.mqtt.link import MqttLink
 from heartsong.sensors.fusion import SourceFusion
 from heartsong.sensors.sources import HeartSource
@@ -127,6 +129,7 @@ class Appliance:
         self.active_source: SourceName = "none"
         self._stop = asyncio.Event()
         self._t_start = 0.0
+        self._session_t0 = 0.0  # the session clock restarts on "start session"
         self._audio_rendered_s = 0.0
 
     # -- inputs -----------------------------------------------------------------------
@@ -197,9 +200,11 @@ class Appliance:
             metrics, p_stress=est.p_stress, stress_state=est.state, reasons=reasons
         )
         self.metrics_history.append(metrics)
-        self._apply(decide(PolicyInput(self.settings, now - self._t_start, metrics), self.targets))
+        self._apply(
+            decide(PolicyInput(self.settings, now - self._session_t0, metrics), self.targets)
+        )
         if self.mqtt is not None:
-            self.mqtt.publish_state(self.state_document(metrics))
+            self.mqtt.offer_state(self.state_document(metrics), now)
         status = Status(
             metrics, self.targets_or_default, self.settings.mode, self.last_reason,
             self.engine.underruns,
@@ -230,11 +235,34 @@ class Appliance:
             mode=self.settings.mode,
             soundscape=t.soundscape,
             playing=t.playing,
-            volume_db=t.volume_db,
+            volume_db=self.settings.volume_db,
+            sleep_timer_min=sleep_timer_remaining_min(
+                self.settings, self.clock.monotonic() - self._session_t0
+            ),
             pacer_bpm=t.breath_rate_bpm,
             audio_underruns=self.engine.underruns,
         )
         return doc
+
+    def on_command(self, command: Command) -> None:
+        """Apply one validated MQTT command; runs on the appliance's loop."""
+        now = self.clock.monotonic()
+        applied = apply_command(
+            self.settings,
+            command,
+            session_elapsed_s=now - self._session_t0,
+            configured_sleep_timer_s=self.cfg.therapy.sleep_timer_min * 60.0,
+        )
+        self.settings = applied.settings
+        if applied.restart_session:
+            self._session_t0 = now
+        self._emit("command", applied.reason, command=type(command).__name__)
+        latest = self.metrics_history[-1] if self.metrics_history else None
+        self._apply(
+            decide(PolicyInput(self.settings, now - self._session_t0, latest), self.targets)
+        )
+        if self.mqtt is not None and latest is not None:
+            self.mqtt.publish_state(self.state_document(latest))
 
     # -- tasks ------------------------------------------------------------------------
     async def _updates(self) -> None:
@@ -280,13 +308,13 @@ class Appliance:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)
-        self._t_start = self.clock.monotonic()
+        self._t_start = self._session_t0 = self.clock.monotonic()
         self.engine.warm_up()
         for pipe in self.pipelines.values():
             pipe.warm_up()
         self._apply(decide(PolicyInput(self.settings, 0.0, None), None))
         if self.mqtt is not None:
-            self.mqtt.start()
+            self.mqtt.start(on_command=call_on_loop(loop, self.on_command))
         self.sink.start()
         tasks = [
             asyncio.create_task(self._source(s), name=f"source-{s.name}") for s in self.sources

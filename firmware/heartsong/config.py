@@ -45,7 +45,7 @@ from heartsong.config_checks import (
     setting,
     toml_value,
 )
-from heartsong.errors import ConfigError
+from heartsong.errors import ConfigError, InputDataError
 from heartsong.events import Mode
 
 __all__ = [
@@ -427,6 +427,52 @@ class MqttConfig:
         default=5.0,
         metadata=setting(Number(1, 3600, "s"), "Interval between metric messages in s."),
     )
+    publish: str = field(
+        default="all",
+        metadata=setting(
+            Pattern(
+                r"^[a-z_0-9]+(\s*,\s*[a-z_0-9]+)*$",
+                "comma-separated state keys and groups, e.g. \"stress_state, device\"",
+            ),
+            "Which values leave the device: state keys (hr_bpm, stress_state, ...) and "
+            "groups all, metrics, device; others are never published.",
+        ),
+    )
+    password_env: str = field(
+        default="",
+        metadata=setting(
+            Pattern(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", "an environment variable name",
+                    allow_empty=True),
+            "Environment variable holding the broker password (instead of "
+            "mqtt.password_file).",
+        ),
+    )
+    tls_insecure: bool = field(
+        default=False,
+        metadata=setting(
+            Boolean(),
+            "Skip the check of the broker's host name against its certificate (the "
+            "chain is still verified); warned on every connect.",
+        ),
+    )
+    spool_max_messages: int = field(
+        default=17280,
+        metadata=setting(
+            Integer(100, 1_000_000, "documents"),
+            "State documents kept on disk while the broker is away (17280 = 24 h at "
+            "5 s); the oldest are dropped, and counted, past this.",
+        ),
+    )
+    command_rate_per_s: float = field(
+        default=5.0,
+        metadata=setting(
+            Number(0.1, 100, "commands/s"), "Commands accepted per second on average."
+        ),
+    )
+    command_burst: int = field(
+        default=20,
+        metadata=setting(Integer(1, 1000, "commands"), "Commands accepted back to back."),
+    )
 
 
 @dataclass(frozen=True)
@@ -609,6 +655,25 @@ def _rule_client_cert_pair(cfg: Config) -> _Broken | None:
 def _rule_password_needs_user(cfg: Config) -> _Broken | None:
     if cfg.mqtt.password_file and not cfg.mqtt.username:
         return "mqtt.username", "", "must be set when mqtt.password_file is set"
+    if cfg.mqtt.password_env and not cfg.mqtt.username:
+        return "mqtt.username", "", "must be set when mqtt.password_env is set"
+    return None
+
+
+def _rule_one_password_source(cfg: Config) -> _Broken | None:
+    if cfg.mqtt.password_file and cfg.mqtt.password_env:
+        return ("mqtt.password_env", cfg.mqtt.password_env,
+                "must be empty when mqtt.password_file is set (one password source)")
+    return None
+
+
+def _rule_publish_names(cfg: Config) -> _Broken | None:
+    from heartsong.mqtt.privacy import resolve_publish
+
+    try:
+        resolve_publish(cfg.mqtt.publish)
+    except InputDataError as exc:
+        return "mqtt.publish", cfg.mqtt.publish, f"must list only {exc.expected}"
     return None
 
 
@@ -631,6 +696,8 @@ _RULES: tuple[_Rule, ...] = (
     _rule_volume_ceiling,
     _rule_client_cert_pair,
     _rule_password_needs_user,
+    _rule_one_password_source,
+    _rule_publish_names,
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from heartsong.app import Appliance, Status, World
 from heartsong.audio.engine import AudioEngine
@@ -17,6 +18,7 @@ from heartsong.clock import Clock, RealClock, ScaledClock
 from heartsong.config import Config
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
+from heartsong.mqtt.commands import CommandLimits
 from heartsong.mqtt.link import MqttLink
 from heartsong.sensors.ble_source import make_demo_ble_source, make_device_ble_source
 from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
@@ -57,6 +59,25 @@ def make_sink(cfg: Config, engine: AudioEngine) -> Sink:
     if cfg.audio.output == "wav":
         return WavSink(cfg.audio.wav_path, engine.sample_rate_hz)
     return NullSink()
+
+
+def make_mqtt(cfg: Config, *, spool_path: Path | None) -> MqttLink | None:
+    """The broker link when ``mqtt.enabled``; its outbox at ``spool_path`` (None = memory)."""
+    if not cfg.mqtt.enabled:
+        return None
+    return MqttLink(
+        cfg.mqtt,
+        cfg.device.id,
+        device_name=cfg.device.name,
+        limits=CommandLimits(volume_max_db=cfg.audio.max_volume_db),
+        publish=cfg.mqtt.publish,
+        spool_path=spool_path,
+        spool_max_messages=cfg.mqtt.spool_max_messages,
+        command_rate_per_s=cfg.mqtt.command_rate_per_s,
+        command_burst=cfg.mqtt.command_burst,
+        password_env=cfg.mqtt.password_env,
+        tls_insecure=cfg.mqtt.tls_insecure,
+    )
 
 
 def bedtime_wall(start_time: str) -> float:
@@ -116,7 +137,7 @@ def build_demo(
         engine=engine,
         sink=make_sink(cfg, engine),
         estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
-        mqtt=MqttLink(cfg.mqtt, cfg.device.id) if cfg.mqtt.enabled else None,
+        mqtt=make_mqtt(cfg, spool_path=None),
         world=SimWorld(person),
         on_status=on_status,
     )
@@ -144,6 +165,6 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         engine=engine,
         sink=make_sink(cfg, engine),
         estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
-        mqtt=MqttLink(cfg.mqtt, cfg.device.id) if cfg.mqtt.enabled else None,
+        mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
         on_status=on_status,
     )
