@@ -99,7 +99,9 @@ def test_real_camera_recording_agrees_with_the_chest_strap(tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(not BIDMC.exists(), reason="shared BIDMC recording absent")
-def test_real_monitor_recording_with_a_dropout_reports_the_gap(tmp_path: Path) -> None:
+def test_real_monitor_recording_with_a_dropout_reports_the_gap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "b.json"
     assert run([str(BIDMC), "--json", str(out)]) == 0
     data = json.loads(out.read_text())
@@ -110,3 +112,11 @@ def test_real_monitor_recording_with_a_dropout_reports_the_gap(tmp_path: Path) -
     assert 85.0 < data["hrv"]["mean_hr_bpm"] < 97.0
     quality = [w["signal_quality"] for w in data["windows"]]
     assert min(quality) < max(quality)
+    # The dropout is declared unusable, from the PPG alone: no intervals inside it.
+    long_gaps = [s for s in data["artifacts"]["unusable_s"] if s[1] - s[0] > 5.0]
+    assert len(long_gaps) == 1
+    start, end = long_gaps[0]
+    assert start < 92.5 and end > 103.0 and end - start < 20.0
+    assert run([str(BIDMC)]) == 0
+    summary = capsys.readouterr().out
+    assert f"unusable signal, no intervals: {start:.1f}-{end:.1f} s" in summary

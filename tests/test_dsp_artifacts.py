@@ -8,6 +8,7 @@ import pytest
 from heartsong.dsp.artifacts import (
     ARTIFACT_NAMES,
     _classify_kernel,
+    _correct_once_kernel,
     _rolling_median_kernel,
     _rolling_qd_kernel,
     correct_beats_lipponen2019,
@@ -94,9 +95,12 @@ def classify_reference(rr: np.ndarray) -> np.ndarray:
     return labels
 
 
-@pytest.mark.parametrize("width", [3, 11, 91])
-def test_rolling_kernels_match_numpy(width: int) -> None:
+@pytest.mark.parametrize("width", [3, 11, 91, 92])
+@pytest.mark.parametrize("ties", [False, True])
+def test_rolling_kernels_match_numpy(width: int, ties: bool) -> None:
     x = np.random.default_rng(width).normal(size=200)
+    if ties:  # RR intervals from a 1-ms clock repeat often
+        x = np.round(x * 3.0)
     np.testing.assert_allclose(_rolling_qd_kernel(x, width), qd_reference(x, width), atol=1e-12)
     np.testing.assert_allclose(
         _rolling_median_kernel(x, width), median_reference(x, width), atol=1e-12
@@ -206,3 +210,67 @@ def test_bad_input_names_the_field() -> None:
         rr_artifacts_lipponen2019(np.array([800.0, -1.0]))
     empty = correct_beats_lipponen2019(np.zeros(0))
     assert empty.beat_t_s.size == 0 and empty.artifact_pct == 0.0
+
+
+def correct_once_reference(
+    t: np.ndarray, flags: np.ndarray, labels: np.ndarray, med: np.ndarray, max_ms: float
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Plain Python/NumPy: one round of moves, removals and insertions (module docs)."""
+    rr = np.diff(t) * 1000.0
+    moved, flags = t.copy(), flags.copy()
+    for j, lab in enumerate(labels.tolist()):
+        if lab == 1:
+            k = j
+        elif lab == 4:
+            before = abs(rr[j - 1] - med[j - 1]) if j > 0 else -1.0
+            after = abs(rr[j + 1] - med[j + 1]) if j + 1 < rr.size else -1.0
+            k = j + 1 if after >= before else j
+        else:
+            continue
+        if 0 < k < t.size - 1:
+            moved[k] = 0.5 * (t[k - 1] + t[k + 1])
+            flags[k] = flags[k + 1] = lab
+    out_t, out_f, splits = [moved[0]], [int(flags[0])], []
+    j = 0
+    while j < rr.size:
+        lab, start, end = int(labels[j]), moved[j], moved[j + 1]
+        if lab == 3 and j + 1 < rr.size:
+            out_t.append(moved[j + 2])
+            out_f.append(3)
+            j += 2
+            continue
+        if lab == 2:
+            span = (end - start) * 1000.0
+            parts = max(2, round(span / med[j]))
+            if parts <= 3 and span / parts <= max_ms:
+                out_t += [start + (end - start) / parts * p for p in range(1, parts)]
+                out_f += [2] * (parts - 1)
+            else:
+                splits.append(len(out_t))
+            out_t.append(end)
+            out_f.append(2)
+            j += 1
+            continue
+        out_t.append(end)
+        out_f.append(int(flags[j + 1]))
+        j += 1
+    return np.array(out_t), np.array(out_f, dtype=np.int8), splits
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_correct_once_kernel_matches_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rr = rr_series(120, seed)
+    labels = np.zeros(rr.size, dtype=np.int8)
+    for pos in rng.choice(np.arange(2, 115, 3), size=20, replace=False):
+        labels[pos] = rng.integers(1, 5)
+    rr[labels == 2] *= rng.choice([2.0, 3.0, 5.0], size=int(np.count_nonzero(labels == 2)))
+    t = beat_times(rr)
+    flags = rng.integers(0, 2, size=t.size).astype(np.int8)
+    med = np.full(rr.size, 800.0)
+    got_t, got_f, split = _correct_once_kernel(t, flags, labels, med, 2000.0, 2)
+    ref_t, ref_f, splits = correct_once_reference(t, flags, labels, med, 2000.0)
+    np.testing.assert_array_equal(got_t, ref_t)
+    np.testing.assert_array_equal(got_f, ref_f)
+    assert np.flatnonzero(split).tolist() == splits
+    assert np.all(np.diff(got_t) > 0.0)

@@ -201,3 +201,110 @@ def test_local_median_kernel_matches_numpy() -> None:
             assert got[i] == pytest.approx(float(np.median(near)), abs=1e-12)
         else:
             assert np.isnan(got[i])
+
+
+def test_local_median_kernel_handles_ties_and_runs() -> None:
+    from heartsong.dsp.batch import _local_median_kernel
+
+    rng = np.random.default_rng(10)
+    values = np.round(rng.normal(size=300) * 2.0)  # many ties
+    values[rng.choice(300, size=40, replace=False)] = np.nan
+    segment = np.repeat(np.arange(6, dtype=np.int64), 50)
+    got = _local_median_kernel(values, segment, 15, 5)
+    for i in range(300):
+        lo, hi = max(0, i - 15), min(300, i + 16)
+        near = values[lo:hi][segment[lo:hi] == segment[i]]
+        near = near[np.isfinite(near)]
+        if near.size >= 5:
+            assert got[i] == float(np.median(near))
+        else:
+            assert np.isnan(got[i])
+
+
+def test_upright_and_gain_control_kernels_match_numpy() -> None:
+    from heartsong.dsp.batch import _gain_control_kernel, _upright_kernel
+
+    rng = np.random.default_rng(11)
+    for seed in range(6):
+        x = np.cumsum(rng.gamma(1.0 + seed, size=400) - (1.0 + seed))
+        x[rng.integers(0, 400)] = np.nan
+        d = np.diff(x)
+        d = d[np.isfinite(d)]
+        c = d - d.mean()
+        assert _upright_kernel(x) == (float(np.mean(c**3)) >= 0.0)
+    s = rng.normal(size=500) * np.linspace(0.1, 10.0, 500)
+    half = 20
+    idx = np.arange(500)
+    csum = np.concatenate([[0.0], np.cumsum(s * s)])
+    lo, hi = np.clip(idx - half, 0, 500), np.clip(idx + half + 1, 0, 500)
+    rms = np.sqrt((csum[hi] - csum[lo]) / (hi - lo))
+    expected = s / np.maximum(rms, 1e-12 + 1e-6 * rms.max())
+    got = _gain_control_kernel(s, half, 7)
+    np.testing.assert_allclose(got[:500], expected, rtol=1e-9)
+    assert got.size == 507 and not got[500:].any()
+
+
+def test_window_qualities_equal_window_quality_per_window() -> None:
+    from heartsong.dsp.artifacts import correct_beats_lipponen2019
+    from heartsong.dsp.batch import _window_qualities
+    from heartsong.dsp.quality import BEAT_QUALITY_MIN, window_quality
+
+    rng = np.random.default_rng(12)
+    rr = 800.0 + 30.0 * rng.standard_normal(400)
+    rr[[50, 51, 200]] = [400.0, 1200.0, 1600.0]
+    correction = correct_beats_lipponen2019(np.concatenate([[0.0], np.cumsum(rr) / 1000.0]))
+    t = correction.beat_t_s
+    quality = rng.uniform(0.5, 1.0, size=t.size)
+    quality[rng.choice(t.size, size=20, replace=False)] = np.nan
+    starts = np.arange(0.0, 300.0, 10.0)
+    got = _window_qualities(quality, correction, starts, starts + 60.0)
+    for w, start in enumerate(starts):
+        sel = (t >= start) & (t <= start + 60.0)
+        flags = correction.flags[sel]
+        n_int = np.count_nonzero(flags >= 0)
+        share = np.count_nonzero(flags > 0) / n_int if n_int else 0.0
+        expected = window_quality(quality[sel], artifact_share=share, threshold=BEAT_QUALITY_MIN)
+        assert got[w] == pytest.approx(expected, abs=1e-15)
+
+
+def test_unusable_spans_are_where_no_interval_is_reported() -> None:
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=150.0, seed=13)
+    x[int(70 * fs) : int(82 * fs)] = np.nan
+    result = analyze_recording(x, fs)
+    spans = result.artifacts["unusable_s"]
+    assert isinstance(spans, list)
+    gap = [s for s in spans if s[1] - s[0] > 5.0]
+    assert len(gap) == 1 and gap[0][0] <= 70.0 and gap[0][1] >= 82.0
+    assert spans[0][0] == 0.0 and spans[-1][1] == pytest.approx(150.0)
+    t, nn = result.beats_s, result.ibi_ms
+    measured = float(np.sum((t[1:] - t[:-1])[np.isfinite(nn[1:])]))
+    assert measured + sum(b - a for a, b in spans) == pytest.approx(150.0, abs=0.01)
+
+
+def test_lf_hf_reuses_a_spectrum_for_at_most_lf_hf_step() -> None:
+    from heartsong.dsp.batch import FREQ_WINDOW_S, LF_HF_STEP_S
+    from heartsong.dsp.window import window_metrics
+
+    fs = 25.0
+    x, _ = synthetic_ppg(fs, duration_s=420.0, seed=14)
+    result = analyze_recording(x, fs, window_s=60.0, step_s=10.0)
+    t, nn = result.beats_s, result.ibi_ms
+    valid = np.zeros(t.size, dtype=bool)
+    valid[1:] = np.isfinite(nn[1:]) & np.isfinite(nn[:-1]) & (result.beat_flags[1:] == 0)
+    valid[1:] &= result.beat_flags[:-1] == 0
+    anchors = 0
+    for w in result.windows:
+        end = float(w["t_end_s"])  # type: ignore[arg-type]
+        lf_end = float(w["lf_hf_t_end_s"])  # type: ignore[arg-type]
+        assert end - LF_HF_STEP_S < lf_end <= end
+        assert w["lf_hf_t_start_s"] == pytest.approx(max(0.0, lf_end - FREQ_WINDOW_S))
+        if lf_end == end and w["lf_hf"] is not None:
+            anchors += 1
+            ref = window_metrics(
+                t, nn, valid, t_start_s=w["t_start_s"], t_end_s=end,  # type: ignore[arg-type]
+                quality=None, freq=True, freq_t_start_s=max(0.0, end - FREQ_WINDOW_S),
+            )
+            assert w["lf_hf"] == pytest.approx(ref.lf_hf, abs=6e-5)  # JSON: 4 digits
+    assert anchors >= 5
+    assert result.windows[0]["lf_hf"] is None and "lf_hf" in result.windows[0]["reasons"]

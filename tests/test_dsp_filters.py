@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from heartsong.dsp.filters import (
+    _filtfilt_kernel,
+    _sos_filter_kernel,
     butter_bandpass_sos,
     sos_filter_stream,
     sos_filter_zi,
@@ -137,3 +139,21 @@ def test_bad_design_and_state_raise_naming_the_field() -> None:
         sos_filter_stream(sos, np.array([1.0, np.nan]), np.zeros((2, 2)))
     with pytest.raises(InputDataError, match="x"):
         sos_filtfilt(sos, np.zeros(10))
+
+
+@pytest.mark.parametrize("padlen", [0, 1, 15, 40])
+def test_fused_filtfilt_kernel_equals_two_plain_passes(padlen: int) -> None:
+    rng = np.random.default_rng(padlen)
+    x = np.cumsum(rng.normal(size=700)) + 300.0
+    sos = butter_bandpass_sos(0.5, 8.0, 100.0)
+    zi = sos_filter_zi(sos)
+    if padlen:
+        ext = np.concatenate(
+            [2 * x[0] - x[padlen:0:-1], x, 2 * x[-1] - x[-2 : -padlen - 2 : -1]]
+        )
+    else:
+        ext = x.copy()
+    forward = _sos_filter_kernel(sos, ext, zi * ext[0])
+    backward = _sos_filter_kernel(sos, forward[::-1].copy(), zi * forward[-1])[::-1]
+    expected = backward[padlen : padlen + x.size]
+    np.testing.assert_array_equal(_filtfilt_kernel(sos, x, padlen, zi), expected)

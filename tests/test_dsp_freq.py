@@ -13,6 +13,7 @@ from heartsong.dsp.hrv_freq import (
     _lomb_scargle_kernel,
     band_power,
     hrv_frequency,
+    hrv_lf_hf,
     lomb_scargle_psd,
     lomb_scargle_psds,
     segments_from_holes,
@@ -187,3 +188,20 @@ def test_bad_inputs_raise_naming_the_field() -> None:
         hrv_frequency(t, nn, np.zeros(3, dtype=np.int64))
     with pytest.raises(InputDataError, match="f_max_hz"):
         lomb_scargle_psd(t, nn, f_max_hz=0.0)
+
+
+@pytest.mark.parametrize("duration_s", [150.0, 300.0, 600.0])
+def test_lf_hf_fast_path_equals_hrv_frequency(duration_s: float) -> None:
+    rng = np.random.default_rng(int(duration_s))
+    n = int(duration_s / 0.85)
+    k = np.arange(n)
+    rr = 850.0 + 40.0 * np.sin(2 * np.pi * k / 4.0) + 30.0 * np.sin(2 * np.pi * k / 12.0)
+    rr = rr + 10.0 * rng.standard_normal(n)
+    t = np.cumsum(rr) / 1000.0
+    nn = rr.copy()
+    nn[[20, 21, 90]] = np.nan  # rejected beats
+    seg = np.zeros(n, dtype=np.int64)
+    seg[n // 2 :] = 1
+    expected = hrv_frequency(t, nn, seg).lf_hf
+    assert np.isfinite(expected)
+    assert hrv_lf_hf(t, nn, seg) == pytest.approx(expected, rel=1e-12)

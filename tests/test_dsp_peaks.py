@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from heartsong.dsp.filters import sos_filtfilt
-from heartsong.dsp.peaks import ElgendiPeakStream, ppg_findpeaks_elgendi
+from heartsong.dsp.peaks import (
+    UPSLOPE_SEARCH_IBI,
+    ElgendiPeakStream,
+    ppg_findpeaks_elgendi,
+    ppg_max_upslope,
+)
 from heartsong.dsp.pipeline import ppg_bandpass_sos
 from heartsong.errors import InputDataError
 
@@ -218,3 +223,62 @@ def test_reference_recording_beat_count_matches_ecg() -> None:
     assert np.mean(paired) > 0.98
     ibi_diff_s = np.diff(ppg_beats)[paired] - np.diff(r_peaks[k])[paired]
     assert np.median(np.abs(ibi_diff_s)) < 0.010
+
+
+def skewed_pulses(fs: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pulses rising with a 0.05-s and falling with a 0.15-s Gaussian flank; (x, peaks s)."""
+    rng = np.random.default_rng(seed)
+    times = 1.0 + 0.85 * np.arange(60) + 0.03 * rng.standard_normal(60)
+    t = np.arange(int((times[-1] + 1.5) * fs)) / fs
+    x = np.zeros_like(t)
+    for b in times:
+        d = t - b
+        x += np.where(d < 0, np.exp(-0.5 * (d / 0.05) ** 2), np.exp(-0.5 * (d / 0.15) ** 2))
+    return x + 0.002 * rng.standard_normal(t.size), times
+
+
+def max_upslope_reference(x: np.ndarray, peaks: np.ndarray, back: int) -> np.ndarray:
+    """Plain NumPy: argmax of the centred difference before each peak, parabola-refined."""
+    d = np.full(x.size, -np.inf)
+    d[1:-1] = x[2:] - x[:-2]
+    out = np.empty(peaks.size)
+    prev = -1
+    for b, pk in enumerate(peaks):
+        p = int(np.floor(pk + 0.5))
+        lo, hi = max(1, p - back, prev + 1), min(p, x.size - 2)
+        prev = p
+        if hi - lo < 1:
+            out[b] = pk
+            continue
+        k = lo + int(np.argmax(d[lo : hi + 1]))
+        off = 0.0
+        if 2 <= k <= x.size - 3:
+            left, centre, right = d[k - 1], d[k], d[k + 1]
+            den = left - 2 * centre + right
+            if den < 0:
+                off = float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
+        out[b] = k + off
+    return out
+
+
+@pytest.mark.parametrize("fs", [25.0, 100.0])
+def test_max_upslope_matches_numpy_and_precedes_the_peak(fs: float) -> None:
+    x, true_t = skewed_pulses(fs, seed=int(fs))
+    peaks = ppg_findpeaks_elgendi(x, fs)
+    assert peaks.size >= true_t.size - 1  # the last pulse may lack the look-ahead
+    up = ppg_max_upslope(x, fs, peaks)
+    back = max(2, round(UPSLOPE_SEARCH_IBI * float(np.median(np.diff(peaks)))))
+    np.testing.assert_allclose(up, max_upslope_reference(x, peaks, back), atol=1e-12)
+    assert np.all(up < peaks) and np.all(np.diff(up) > 0)
+    # The steepest point of these pulses is 0.05 s (one rise sigma) before the peak.
+    lead_s = (peaks - up) / fs
+    assert np.median(lead_s) == pytest.approx(0.05, abs=0.5 / fs + 0.005)
+
+
+def test_max_upslope_bad_input_names_the_field() -> None:
+    x, _ = skewed_pulses(50.0)
+    with pytest.raises(InputDataError, match="peaks_samples"):
+        ppg_max_upslope(x, 50.0, [30.0, 10.0])
+    with pytest.raises(InputDataError, match="filtered"):
+        ppg_max_upslope(np.array([np.nan, 1.0, 2.0]), 50.0, [1.0])
+    assert ppg_max_upslope(x, 50.0, [40.0]).tolist() == [40.0]

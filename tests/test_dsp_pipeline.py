@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from heartsong.dsp.batch import analyze_recording
 from heartsong.dsp.hrv_freq import hrv_frequency
 from heartsong.dsp.pipeline import StreamingPipeline, analyze_ppg, warm_up
 from heartsong.errors import InputDataError
@@ -155,24 +157,46 @@ def test_rr_gap_is_not_bridged() -> None:
     assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diffs**2)), rel=1e-12)
     assert len(set(gapped.beat_window(t_end).segment.tolist())) == 2
 
-    # The same beats without the gap flag: the jump counts against the 30 % rule.
+    # The same beats without the gap flag: the strap's own intervals join the two runs
+    # into one series, and a change of level is not an artefact.
     bridged = StreamingPipeline(window_s=120.0)
     feed_all(bridged, rr_blocks(before, T0_S))
     feed_all(bridged, rr_blocks(after, t_after))
-    assert bridged.metrics(t_end, 0.0, "ble").signal_quality == pytest.approx(79 / 80)
+    joined = bridged.metrics(t_end, 0.0, "ble")
+    across = np.diff(np.concatenate([before, after]))
+    assert joined.signal_quality == 1.0
+    assert joined.rmssd_ms == pytest.approx(np.sqrt(np.mean(across**2)), rel=1e-12)
+    assert m.rmssd_ms is not None and joined.rmssd_ms > m.rmssd_ms  # the step counts now
 
 
-def test_artefact_intervals_lower_quality_and_are_left_out() -> None:
+def test_a_missed_beat_is_filled_in_and_left_out_of_rmssd() -> None:
     rr = varying_rr(70)
-    rr[30] += rr[31]  # a missed beat: one double interval
-    rr = np.delete(rr, 31)  # 58 s of beats
+    true_beats = T0_S + np.cumsum(rr) / 1000.0
+    sent = np.delete(rr, 31)
+    sent[30] += rr[31]  # the strap missed the beat ending interval 31: one double interval
+    times = np.delete(true_beats, 30)
     pipe = StreamingPipeline(window_s=60.0)
-    feed_all(pipe, rr_blocks(rr, T0_S))
-    m = pipe.metrics(T0_S + rr.sum() / 1000.0, 0.0, "ble")
-    assert m.signal_quality == pytest.approx((rr.size - 2) / rr.size)
-    kept = [np.diff(rr[:30]), np.diff(rr[32:])]  # the double and the one after are dropped
-    diffs = np.concatenate(kept)
-    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diffs**2)), rel=1e-12)
+    notes = [
+        RrBlock(float(t), np.array([v]), np.array([t])) for t, v in zip(times, sent, strict=True)
+    ]
+    feed_all(pipe, notes)
+    t_end = float(true_beats[-1])
+    m = pipe.metrics(t_end, 0.0, "ble")
+    w = pipe.corrected_window(t_end, 70.0)
+    assert pipe.artifact_counts["missed"] == 1 and w.n_beats == rr.size
+    np.testing.assert_array_equal(np.flatnonzero(w.flags > 0), [30, 31])  # the two halves
+    np.testing.assert_allclose(w.nn_ms[30:32], sent[30] / 2.0)
+    np.testing.assert_allclose(w.t_s[[29, 31]], true_beats[[29, 31]])
+    # RMSSD leaves out every difference that involves an interpolated interval.
+    in_window = true_beats >= t_end - 60.0
+    allowed = np.ones(rr.size, dtype=bool)  # difference ending at beat i
+    allowed[30:33] = False  # 29-30, 30-31, 31-32
+    allowed[0] = False
+    d = np.diff(rr, prepend=np.nan)
+    diffs = d[allowed & in_window & np.roll(in_window, 1)]
+    assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(diffs**2)), rel=1e-9)
+    n_intervals = int(np.count_nonzero(in_window))
+    assert m.signal_quality == pytest.approx(1.0 - 2.0 / n_intervals)
 
 
 def test_low_coverage_and_few_differences_give_reasons() -> None:
@@ -183,15 +207,25 @@ def test_low_coverage_and_few_differences_give_reasons() -> None:
         "clean beats cover too little of the window: 25% < 50%"
     )
 
-    pipe = StreamingPipeline(window_s=60.0)
+    # Runs of 6 beats between lost notifications: intervals, but few differences.
+    pipe = StreamingPipeline(window_s=40.0, min_diffs=30)
     t = T0_S
-    for _ in range(40):  # every notification after lost ones: no two beats in a row
-        feed_all(pipe, rr_blocks(np.array([1000.0]), t, gap_before=True))
-        t += 1.5
+    for _ in range(5):
+        feed_all(pipe, rr_blocks(np.full(6, 1000.0), t, per_block=6, gap_before=True))
+        t += 7.0
     m = pipe.metrics(t, 0.0, "ble")
     assert m.hr_bpm == pytest.approx(60.0) and m.sdnn_ms == pytest.approx(0.0)
     assert m.rmssd_ms is None and m.pnn50_pct is None
-    assert m.reasons["rmssd_ms"] == "too few successive differences: 0 < 10"
+    assert m.reasons["rmssd_ms"] == "too few successive differences: 25 < 30"  # 5 per run
+
+    # A beat alone between gaps cannot be checked against neighbours: it is not used.
+    alone = StreamingPipeline(window_s=60.0)
+    t = T0_S
+    for _ in range(40):
+        feed_all(alone, rr_blocks(np.array([1000.0]), t, gap_before=True))
+        t += 1.5
+    m = alone.metrics(t, 0.0, "ble")
+    assert m.hr_bpm is None and m.reasons["hr_bpm"] == "too few clean beats: 0 < 20"
 
 
 @pytest.mark.parametrize("fs", [25.0, 50.0, 100.0])
@@ -210,7 +244,8 @@ def test_ppg_stream_finds_beats_and_metrics_match_truth(fs: float) -> None:
     m = pipe.metrics(t_end, 0.0, "ppg")
     window = beats[beats >= duration - 60.0]
     rr_true = np.diff(window) * 1000.0
-    assert m.signal_quality == 1.0
+    # 5 % beat-to-beat jitter: Lipponen's rules may call the odd interval ectopic
+    assert m.signal_quality is not None and m.signal_quality >= 0.9
     assert m.hr_bpm == pytest.approx(60000.0 / rr_true.mean(), abs=1.0)
     assert m.rmssd_ms == pytest.approx(np.sqrt(np.mean(np.diff(rr_true) ** 2)), rel=0.1)
     assert m.sdnn_ms == pytest.approx(np.std(rr_true, ddof=1), rel=0.1)
@@ -255,7 +290,8 @@ def test_ppg_intervals_never_span_a_gap(flag: str) -> None:
     assert window.segment[first_after] != window.segment[first_after - 1]
     assert window.t_s[first_after] >= t_resume + pipe.settle_s
     m = pipe.metrics(T0_S + 90.0, 0.0, "ppg")
-    assert m.signal_quality == 1.0 and m.rmssd_ms is not None
+    assert m.signal_quality is not None and m.signal_quality >= 0.85
+    assert m.rmssd_ms is not None
 
 
 def test_ppg_rate_change_restarts_without_bridging() -> None:
@@ -407,7 +443,7 @@ def test_streaming_metrics_follow_the_simulated_person(source: str) -> None:
     assert true_breath == pytest.approx(14.0, abs=1.0)
     assert m.resp_rate_bpm == pytest.approx(true_breath, abs=1.0)
     assert m.coherence is not None and 0.0 <= m.coherence <= 1.0
-    assert m.signal_quality == 1.0 and not m.reasons
+    assert m.signal_quality is not None and m.signal_quality >= 0.9 and not m.reasons
 
 
 def test_paced_breathing_shows_in_resp_rate_and_coherence() -> None:
@@ -484,3 +520,82 @@ def test_a_backlog_longer_than_a_chunk_keeps_its_pulse_features() -> None:
     w = pipe.beat_window(T0_S + 30.0)
     assert beats.size > 25 and w.n_beats == beats.size
     assert np.count_nonzero(np.isfinite(w.amplitude)) >= w.n_beats - 1
+
+
+# -- the streaming pipeline against the batch analysis --------------------------------------
+
+
+def stream_windows(
+    pipe: StreamingPipeline, blocks: list[PpgBlock], t0_s: float
+) -> dict[int, Metrics]:
+    """Feed the blocks; metrics at every 10 s of signal from 60 s on, by window end (s)."""
+    out: dict[int, Metrics] = {}
+    for block in blocks:
+        pipe.feed_ppg(block)
+        end_s = block.t_end_s - t0_s
+        if end_s >= 60.0 and abs(end_s / 10.0 - round(end_s / 10.0)) < 1e-9:
+            out[round(end_s)] = pipe.metrics(block.t_end_s, 0.0, "ppg")
+    return out
+
+
+def window_errors(
+    batch_windows: list[dict[str, object]], streamed: dict[int, Metrics]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per window measured by both: streamed minus batch HR (bpm) and RMSSD (ms)."""
+    d_hr, d_rmssd = [], []
+    for w in batch_windows:
+        m = streamed.get(round(float(w["t_end_s"])))  # type: ignore[arg-type]
+        hr, rmssd = w["hr_bpm"], w["rmssd_ms"]
+        if m is None or m.hr_bpm is None or m.rmssd_ms is None:
+            continue
+        if isinstance(hr, float) and isinstance(rmssd, float):
+            d_hr.append(m.hr_bpm - hr)
+            d_rmssd.append(m.rmssd_ms - rmssd)
+    return np.array(d_hr), np.array(d_rmssd)
+
+
+def test_streaming_windows_match_the_batch_on_a_real_recording(shared_data: Path) -> None:
+    path = shared_data / "ppg_reference" / "neurokit_resting_5min" / "bio_resting_5min_100hz.csv"
+    x = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)  # columns ECG, PPG, RSP
+    fs = 100.0
+    batch = analyze_recording(x, fs, window_s=60.0, step_s=10.0)
+    pipe = StreamingPipeline(fs_hz=fs, invert_ppg=batch.artifacts["polarity"] == "inverted")
+    blocks = [PpgBlock(T0_S + i / fs, fs, x[i : i + 25], np.zeros(0)) for i in range(0, x.size, 25)]
+    d_hr, d_rmssd = window_errors(batch.windows, stream_windows(pipe, blocks, T0_S))
+    assert d_rmssd.size >= 20  # nearly every window from 60 s to 300 s
+    assert np.median(np.abs(d_rmssd)) <= 3.0 and np.max(np.abs(d_rmssd)) <= 10.0
+    assert np.median(np.abs(d_hr)) <= 0.5
+
+
+def test_streaming_windows_match_the_batch_on_the_simulated_person() -> None:
+    fs = 50.0
+    person = SimulatedPerson(PersonParams(stress=0.0, motion_artifacts_per_hour=0.0), seed=31)
+    synth = PpgSynth(person, fs, seed=32)
+    blocks, samples = [], []
+    while synth.t_next_s < 300.0:
+        t0 = synth.t_next_s
+        ir, red, contact = synth.read(25)
+        blocks.append(PpgBlock(T0_S + t0, fs, ir, red, contact=contact))
+        samples.append(ir)
+    batch = analyze_recording(np.concatenate(samples), fs, window_s=60.0, step_s=10.0)
+    d_hr, d_rmssd = window_errors(batch.windows, stream_windows(StreamingPipeline(), blocks, T0_S))
+    assert d_rmssd.size >= 20
+    assert np.median(np.abs(d_rmssd)) <= 3.0 and np.median(np.abs(d_hr)) <= 0.5
+
+
+def test_a_lost_pulse_is_corrected_in_the_stream() -> None:
+    fs = 50.0
+    x, beats = raw_ppg(fs, 120.0, seed=16)
+    t = np.arange(x.size) / fs
+    lost = beats[70]
+    flat = (t > lost - 0.25) & (t < lost + 0.35)  # the sensor missed one pulse
+    x[flat] = np.interp(t[flat], [lost - 0.25, lost + 0.35], [x[flat][0], x[flat][-1]])
+    pipe = StreamingPipeline(fs_hz=fs)
+    feed_all(pipe, ppg_blocks(x, fs, T0_S))
+    m = pipe.metrics(T0_S + 120.0, 0.0, "ppg")
+    w = pipe.corrected_window(T0_S + 120.0, 70.0)
+    assert pipe.artifact_counts["missed"] >= 1
+    inserted = w.t_s[np.isnan(w.quality) & (w.flags > 0)]
+    assert inserted.size >= 1 and np.min(np.abs(inserted - T0_S - lost)) < 0.15
+    assert m.signal_quality is not None and m.signal_quality < 1.0
+    assert m.hr_bpm is not None and abs(m.hr_bpm - 70.0) < 5.0  # no long interval left in

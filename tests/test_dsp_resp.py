@@ -12,9 +12,12 @@ from heartsong.dsp.resp import (
     _resp_peak_kernel,
     fuse_resp,
     ppg_pulse_features,
+    resp_from_psd,
+    resp_from_psds,
     resp_rate,
     resp_rate_from_ppg,
     resp_rate_from_rr,
+    resp_window_psds,
 )
 from heartsong.errors import InputDataError
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
@@ -188,3 +191,29 @@ def test_simulated_person_rate_from_rr_and_from_ppg(
     fused = resp_rate(beat_s[keep], nn[keep], amplitude=amplitude[keep], baseline=baseline[keep])
     assert fused.rate_bpm == pytest.approx(true_rate, abs=1.0)
     assert set(fused.source.split("+")) <= {"rsa", "ppg_am", "ppg_bw"}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fused_rows_equal_the_fusion_of_each_row(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = beats(60.0)
+    nn = 850.0 + 30.0 * np.sin(2 * np.pi * 0.25 * t) + 10.0 * rng.standard_normal(t.size)
+    amp = (
+        400.0 + (20.0 if seed else 0.0) * np.sin(2 * np.pi * 0.25 * t) + rng.standard_normal(t.size)
+    )
+    base = 1e4 + 25.0 * np.sin(2 * np.pi * (0.25 + 0.1 * seed) * t) + rng.standard_normal(t.size)
+    series = {"nn_ms": nn, "amplitude": amp, "baseline": base}
+    seg = np.zeros(t.size, dtype=np.int64)
+    got = resp_window_psds(t, series, seg)
+    assert not isinstance(got, str)
+    psds, df, n_used, span = got
+    sources = ("rsa", "ppg_am", "ppg_bw")
+    rows = [resp_from_psd(psds[j], df, n_used, span, sources[j]) for j in range(3)]
+    expected = fuse_resp(rows)
+    fused = resp_from_psds(psds, df, n_used, span, sources)
+    assert fused.source == expected.source and fused.reason == expected.reason
+    if expected.valid:
+        assert fused.rate_bpm == pytest.approx(expected.rate_bpm, rel=1e-12)
+        assert fused.quality == pytest.approx(expected.quality, rel=1e-12)
+    else:
+        assert not fused.valid

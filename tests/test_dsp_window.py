@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from heartsong.dsp import window
 from heartsong.dsp.coherence import hrv_coherence
 from heartsong.dsp.hrv_freq import hrv_frequency
 from heartsong.dsp.resp import resp_rate
@@ -14,8 +15,11 @@ from heartsong.dsp.window import (
     WINDOW_METRIC_NAMES,
     WindowRules,
     _compact_kernel,
+    _compiled_sources_digest_kernel,
     _finite_sum_kernel,
+    _refresh_stale_kernels,
     _scan_beats_kernel,
+    _sources_digest,
     window_metrics,
 )
 from heartsong.errors import InputDataError
@@ -57,11 +61,13 @@ def test_compaction_kernel_matches_numpy() -> None:
     valid[[12, 30]] = False
     clean = np.empty(nn.size)
     pairs = np.zeros(nn.size - 1, dtype=bool)
-    m, total = _compact_kernel(nn, valid, clean, pairs)
+    m, total, n_pairs = _compact_kernel(nn, valid, clean, pairs)
     pos = np.flatnonzero(np.isfinite(nn))
+    expected_pairs = (np.diff(pos) == 1) & valid[pos[1:]]
     assert m == pos.size and total == pytest.approx(np.nansum(nn))
     np.testing.assert_array_equal(clean[:m], nn[pos])
-    np.testing.assert_array_equal(pairs[: m - 1], (np.diff(pos) == 1) & valid[pos[1:]])
+    np.testing.assert_array_equal(pairs[: m - 1], expected_pairs)
+    assert n_pairs == np.count_nonzero(expected_pairs)
 
 
 def test_time_domain_with_rejected_beats_matches_numpy() -> None:
@@ -189,3 +195,49 @@ def test_bad_inputs_name_the_field() -> None:
         window_metrics(t, nn, valid, t_start_s=T0, t_end_s=T0 + 60.0, quality=2.0, freq=False)
     with pytest.raises(InputDataError, match="t_end_s"):
         window_metrics(t, nn, valid, t_start_s=T0, t_end_s=T0, quality=None, freq=False)
+
+
+def test_kernels_are_compiled_against_the_current_sources() -> None:
+    # numba's cache watches a kernel's own file only; this module's kernels carry the
+    # digest of the files whose kernels they call, and are recompiled when it changes.
+    assert _compiled_sources_digest_kernel() == window._SOURCES_DIGEST
+    assert window._SOURCES_DIGEST == _sources_digest(window._KERNEL_SOURCES) != 0
+
+
+def test_a_stale_cache_is_recompiled() -> None:
+    class Kernel:
+        recompiled = 0
+
+        def recompile(self) -> None:
+            self.recompiled += 1
+
+    kernels = [Kernel(), Kernel()]
+    assert not _refresh_stale_kernels(7, lambda: 7, kernels)
+    assert [k.recompiled for k in kernels] == [0, 0]
+    assert _refresh_stale_kernels(8, lambda: 7, kernels)
+    assert [k.recompiled for k in kernels] == [1, 1]
+
+
+def test_the_fused_kernel_agrees_with_the_separate_estimators() -> None:
+    # One kernel call per window: time domain, breathing rate and coherence must be what
+    # the public functions of their modules give on the same beats.
+    t, nn, valid = series(64.0, seed=4)
+    amp = 500.0 + 40.0 * np.sin(2 * np.pi * 0.25 * t)
+    base = 1.0e4 + 30.0 * np.sin(2 * np.pi * 0.25 * t + 1.0)
+    m = window_metrics(
+        t,
+        nn,
+        valid,
+        t_start_s=t[0] - 0.1,
+        t_end_s=t[-1],
+        quality=None,
+        freq=True,
+        amplitude=amp,
+        baseline=base,
+        lf_hf=False,
+    )
+    seg = np.zeros(t.size, dtype=np.int64)
+    expected_rate = resp_rate(t, nn, seg, amplitude=amp, baseline=base)
+    assert m.resp_rate_bpm == pytest.approx(expected_rate.rate_bpm, rel=1e-12)
+    assert m.coherence == pytest.approx(hrv_coherence(t, nn, seg), rel=1e-12)
+    assert m.reasons["lf_hf"] == "LF/HF not requested for this window"

@@ -1,8 +1,9 @@
 """The validation targets of issue 3, reproduced on the shared reference recordings.
 
 Runs ``tools/validate_hrv.py``'s scoring (which calls ``heartsong analyze``) and checks the
-targets heartsong meets, plus floors for the beat F1 targets it does not meet yet (see
-docs/VALIDATION.md), so a regression fails here.
+targets heartsong meets, a floor for the one it does not meet (beat F1 on
+neurokit_resting_5min, see docs/VALIDATION.md), the fiducial comparison, and the matching
+rules, so a regression fails here.
 """
 
 from __future__ import annotations
@@ -59,13 +60,55 @@ def test_ecg_records_meet_hr_and_windowed_rmssd_targets(rows: Rows, name: str) -
     assert hs.win_rmssd <= nk.win_rmssd
 
 
-def test_beat_f1_floors(rows: Rows) -> None:
+def test_beat_f1_targets_on_the_usable_signal(rows: Rows) -> None:
     by, _ = rows
-    # Targets are 99.5 % and 99 %; measured 99.3 % and 97.9 % (a 12-s sensor dropout in
-    # bidmc_01 that no detector can see beats in; 99.2 % on the stretches measured).
-    assert by[("neurokit_resting_5min", "heartsong")].f1 >= 0.99
-    assert by[("bidmc_01", "heartsong")].f1 >= 0.975
-    assert by[("bidmc_01", "heartsong")].f1_measured >= 0.99
+    nk, bidmc = by[("neurokit_resting_5min", "heartsong")], by[("bidmc_01", "heartsong")]
+    # bidmc_01: a 12-s sensor dropout has no pulses; heartsong declares it unusable.
+    assert bidmc.f1_usable >= 0.99
+    assert 0.95 <= bidmc.coverage < 1.0
+    assert bidmc.f1 >= 0.975
+    # neurokit_resting_5min: target 99.5 %, measured 99.3 % (three beats whose pulse
+    # timing strays 60-270 ms: a premature ventricular beat and two beats after ECG
+    # disturbances, listed in docs/VALIDATION.md). A floor so a regression fails here.
+    assert nk.coverage == pytest.approx(1.0, abs=0.005)
+    assert nk.f1_usable >= 0.99
+    assert len(nk.unmatched) <= 3
+
+
+def test_upstroke_template_timing_is_never_beaten_by_more_than_half_a_ms() -> None:
+    tool = load_tool()
+    table = tool.fiducial_comparison(DATA)
+    ours = table[tool.FIDUCIAL_NAMES[-1]]
+    assert len(ours) == 3
+    for col, (jitter, _, n) in ours.items():
+        assert n > 300
+        assert jitter <= min(v[col][0] for v in table.values()) + 0.5
+    well = next(c for c in ours if c.startswith("welltory"))
+    # On the phone camera the systolic peak is far noisier than the upstroke template.
+    assert ours[well][0] <= table[tool.FIDUCIAL_NAMES[0]][well][0] - 2.0
+
+
+def test_matching_rules() -> None:
+    tool = load_tool()
+    ref = np.array([1.0, 2.0, 3.0, 4.0])
+    near = np.array([1.0, 2.0, 3.2, 4.0])  # a premature beat the ECG correction moved
+    mid = np.array([np.nan, 2.0, 3.0, np.nan])
+    det = np.array([1.01, 2.03, 3.04, 4.2])
+    moved = np.array([False, False, True, False])
+    tp, used_r, _ = tool.match_beats(ref, near, mid, det, moved, 0.0)
+    assert tp == 3 and used_r.tolist() == [True, True, True, False]
+    # Without the correction's mark, the pulse at 3.04 s may not use the midpoint rule
+    # (3.0 is both the corrected R-peak and the midpoint here, so it still matches the
+    # R-peak); one 30 ms past the raw time of a moved R-peak matches through ``near``.
+    tp, _, _ = tool.match_beats(ref, near, mid, np.array([1.0, 2.0, 3.23, 4.0]),
+                                np.zeros(4, dtype=bool), 0.0)
+    assert tp == 4
+    flags = np.array([-1, 0, 1, 1, 0, 2, 2, 0])
+    assert tool.placed_beats(flags).tolist() == [False, False, True, False, False, True,
+                                                 False, False]
+    spans = np.array([[10.0, 20.0]])
+    assert tool.inside(np.array([10.0, 10.04, 15.0, 20.0]), spans, 0.05).tolist() == [
+        False, False, True, False]
 
 
 def test_welltory_targets(rows: Rows) -> None:

@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+#: The summary lists stretches without intervals at least this long, in seconds ...
+SUMMARY_GAP_S = 2.0
+#: ... and at most this many of them.
+SUMMARY_GAPS = 5
 
 
 def add_parser(subparsers: Any) -> None:
@@ -163,6 +167,11 @@ def format_summary(out: dict[str, Any], name: str, notes: list[str]) -> str:
     ]
     for key, why in (hrv.get("reasons") or {}).items():
         lines.append(f"  {key}: not measured ({why})")
+    long_gaps = [s for s in art.get("unusable_s", []) if s[1] - s[0] >= SUMMARY_GAP_S]
+    if long_gaps:
+        listed = ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in long_gaps[:SUMMARY_GAPS])
+        more = f" and {len(long_gaps) - SUMMARY_GAPS} more" if len(long_gaps) > SUMMARY_GAPS else ""
+        lines.append(f"  unusable signal, no intervals: {listed}{more}")
     lines.extend(f"  note: {n}" for n in notes)
     windows: list[dict[str, Any]] = out["windows"]
     if windows:

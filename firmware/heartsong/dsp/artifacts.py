@@ -91,34 +91,102 @@ def _quantile_sorted(v: FloatArray, q: float) -> float:
 
 
 @njit(cache=True)
+def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
+    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
+    k = m
+    while k > 0 and buf[k - 1] > value:
+        buf[k] = buf[k - 1]
+        k -= 1
+    buf[k] = value
+    return m + 1
+
+
+@njit(cache=True)
+def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
+    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    for k in range(lo, m - 1):
+        buf[k] = buf[k + 1]
+    return m - 1
+
+
+@njit(cache=True)
+def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
+    """Replace one occurrence of ``old`` (present) in the sorted ``buf[:m]`` by ``new``.
+
+    Only the values between the two positions move; ``old`` is found by a linear scan,
+    faster than a branchy binary search over a window of a hundred values or less.
+    """
+    k = 0
+    while buf[k] < old:
+        k += 1
+    if new > old:
+        while k + 1 < m and buf[k + 1] < new:
+            buf[k] = buf[k + 1]
+            k += 1
+    else:
+        while k > 0 and buf[k - 1] > new:
+            buf[k] = buf[k - 1]
+            k -= 1
+    buf[k] = new
+
+
+@njit(cache=True)
+def _rolling_quantiles_kernel(
+    x: FloatArray, width: int, q_lo: float, q_hi: float, out: FloatArray
+) -> None:
+    """``out[i] = Q(q_hi) - Q(q_lo)`` of ``x`` over a centred window of ``width`` values
+    (cut at the ends); with ``q_lo < 0`` just ``Q(q_hi)``.
+
+    The window's values are kept sorted as it slides (the value that leaves is replaced
+    by the one that enters), so a series of ``n`` values costs ``O(n * width)`` simple
+    steps rather than a sort per value.
+    """
+    n = x.shape[0]
+    half_lo = (width - 1) // 2
+    half_hi = width // 2
+    buf = np.empty(width)
+    m = 0
+    nxt = 0
+    for i in range(n):
+        gone = i - half_lo - 1
+        come = i + half_hi
+        if gone >= 0 and come < n:
+            _sorted_replace(buf, m, x[gone], x[come])
+            nxt = come + 1
+        else:
+            while nxt < n and nxt <= come:
+                m = _sorted_insert(buf, m, x[nxt])
+                nxt += 1
+            if gone >= 0:
+                m = _sorted_remove(buf, m, x[gone])
+        hi = _quantile_sorted(buf[:m], q_hi)
+        out[i] = hi - _quantile_sorted(buf[:m], q_lo) if q_lo >= 0.0 else hi
+
+
+@njit(cache=True)
 def _rolling_qd_kernel(x: FloatArray, width: int) -> FloatArray:
     """Quartile deviation ``(Q3 - Q1) / 2`` of ``|x|`` over a centred window of ``width``.
 
     The window is cut at the ends (as pandas ``rolling(center=True, min_periods=1)``).
     """
-    n = x.shape[0]
-    out = np.empty(n)
-    half_lo = (width - 1) // 2
-    half_hi = width // 2
-    for i in range(n):
-        lo = max(0, i - half_lo)
-        hi = min(n, i + half_hi + 1)
-        v = np.sort(np.abs(x[lo:hi]))
-        out[i] = 0.5 * (_quantile_sorted(v, 0.75) - _quantile_sorted(v, 0.25))
-    return out
+    out = np.empty(x.shape[0])
+    _rolling_quantiles_kernel(np.abs(x), width, 0.25, 0.75, out)
+    return 0.5 * out
 
 
 @njit(cache=True)
 def _rolling_median_kernel(x: FloatArray, width: int) -> FloatArray:
     """Median over a centred window of ``width`` values, cut at the ends."""
-    n = x.shape[0]
-    out = np.empty(n)
-    half_lo = (width - 1) // 2
-    half_hi = width // 2
-    for i in range(n):
-        lo = max(0, i - half_lo)
-        hi = min(n, i + half_hi + 1)
-        out[i] = _quantile_sorted(np.sort(x[lo:hi]), 0.5)
+    out = np.empty(x.shape[0])
+    _rolling_quantiles_kernel(x, width, -1.0, 0.5, out)
     return out
 
 
@@ -300,71 +368,82 @@ class ArtifactCorrection:
         return self.beat_t_s[idx], self.nn_ms[idx], valid, self.flags[idx]
 
 
-def _correct_once(
+@njit(cache=True)
+def _correct_once_kernel(
     t: FloatArray,
     flags: Int8Array,
     labels: Int8Array,
     med_ms: FloatArray,
     max_interp_ms: float,
-) -> tuple[FloatArray, Int8Array, list[int]]:
+    max_run: int,
+) -> tuple[FloatArray, Int8Array, BoolArray]:
     """Apply one round of corrections to beat times ``t`` (s).
 
     ``labels[j]`` belongs to the interval from ``t[j]`` to ``t[j + 1]``; ``flags[i]`` is
     the class of the interval ending at beat ``i`` so far. Returns the new times, their
-    flags, and the indices (into the new times) of beats that must start a new segment.
+    flags, and a mask of the new beats that must start a new segment.
     """
-    rr = np.diff(t) * 1000.0
-    n_int = rr.shape[0]
+    n_int = t.shape[0] - 1
     moved = t.copy()
-    flags = flags.copy()
+    fl = flags.copy()
     # Ectopic at interval j: the beat that starts it (shared with interval j - 1) is off.
     # Long/short: of the interval's two beats, the one whose other interval is further
     # from the median is off. Either is moved to the midpoint of its neighbours, which
     # interpolates the two intervals it bounds.
     for j in range(n_int):
-        lab = int(labels[j])
+        lab = labels[j]
         if lab == ECTOPIC:
             k = j
         elif lab == LONG_SHORT:
-            before = abs(rr[j - 1] - med_ms[j - 1]) if j > 0 else -1.0
-            after = abs(rr[j + 1] - med_ms[j + 1]) if j + 1 < n_int else -1.0
+            before = abs((t[j] - t[j - 1]) * 1000.0 - med_ms[j - 1]) if j > 0 else -1.0
+            after = abs((t[j + 2] - t[j + 1]) * 1000.0 - med_ms[j + 1]) if j + 1 < n_int else -1.0
             k = j + 1 if after >= before else j
         else:
             continue
         if 0 < k < t.shape[0] - 1:
             moved[k] = 0.5 * (t[k - 1] + t[k + 1])
-            flags[k] = flags[k + 1] = lab
+            fl[k] = lab
+            fl[k + 1] = lab
 
-    out_t: list[float] = [float(moved[0])]
-    out_f: list[int] = [int(flags[0])]
-    splits: list[int] = []
+    cap = t.shape[0] + max_run * n_int
+    out_t = np.empty(cap)
+    out_f = np.empty(cap, dtype=np.int8)
+    split = np.zeros(cap, dtype=np.bool_)
+    out_t[0] = moved[0]
+    out_f[0] = fl[0]
+    m = 1
     j = 0
     while j < n_int:
-        lab = int(labels[j])
-        start, end = float(moved[j]), float(moved[j + 1])
+        lab = labels[j]
+        start = moved[j]
+        end = moved[j + 1]
         if lab == EXTRA and j + 1 < n_int:
-            out_t.append(float(moved[j + 2]))  # beat j + 1 goes: its two intervals merge
-            out_f.append(EXTRA)
+            out_t[m] = moved[j + 2]  # beat j + 1 goes: its two intervals merge
+            out_f[m] = EXTRA
+            m += 1
             j += 2
             continue
         if lab == MISSED:
             span_ms = (end - start) * 1000.0
             parts = max(2, round(span_ms / med_ms[j]))
-            if parts <= MAX_MISSED_RUN + 1 and span_ms / parts <= max_interp_ms:
+            if parts <= max_run + 1 and span_ms / parts <= max_interp_ms:
                 step = (end - start) / parts
-                out_t.extend(start + step * p for p in range(1, parts))
-                out_f.extend([MISSED] * (parts - 1))
-                out_f.append(MISSED)
+                for p in range(1, parts):
+                    out_t[m] = start + step * p
+                    out_f[m] = MISSED
+                    m += 1
             else:
-                splits.append(len(out_t))  # too long a hole: a gap, not invented beats
-                out_f.append(MISSED)
-            out_t.append(end)
+                split[m] = True  # too long a hole: a gap, not invented beats
+            out_t[m] = end
+            out_f[m] = MISSED
+            m += 1
             j += 1
             continue
-        out_t.append(end)
-        out_f.append(int(flags[j + 1]))
+        out_t[m] = end
+        out_f[m] = fl[j + 1]
+        m += 1
         j += 1
-    return np.asarray(out_t), np.asarray(out_f, dtype=np.int8), splits
+    return out_t[:m].copy(), out_f[:m].copy(), split[:m].copy()
 
 
 def _correct_segment(
@@ -394,12 +473,12 @@ def _correct_segment(
                 counts[ARTIFACT_NAMES[lab]] += int(np.count_nonzero(labels == lab))
         n_prev = n_found
         med = _rolling_median_kernel(rr, MEDIAN_WINDOW)
-        t_new, flags, splits = _correct_once(t, flags, labels, med, max_interp_ms)
+        t_new, flags, split = _correct_once_kernel(
+            t, flags, labels, med, max_interp_ms, MAX_MISSED_RUN
+        )
         # Carry the sub-segment numbers over to the new beats, then add the new splits.
         sub_new = sub[np.clip(np.searchsorted(t, t_new, side="right") - 1, 0, t.shape[0] - 1)]
-        for s in splits:
-            sub_new[s:] += 1
-        t, sub = t_new, sub_new
+        t, sub = t_new, sub_new + np.cumsum(split)
     return t, flags, sub
 
 

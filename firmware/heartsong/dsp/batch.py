@@ -12,28 +12,39 @@ The stages, each documented where it lives:
 4. systolic peaks (Elgendi et al. 2013, :mod:`heartsong.dsp.peaks`) on the band-passed
    signal divided by its running RMS over ``AGC_WINDOW_S`` (automatic gain control, so
    a movement does not raise the threshold over the pulses after it);
-5. template alignment of every pulse to the median of its neighbours, which both times the
-   beat with sub-sample precision and scores it (:mod:`heartsong.dsp.quality`); beats whose
-   correlation is below ``DROP_CORRELATION`` or whose amplitude is outside
-   ``AMPLITUDE_RANGE`` times that of their neighbours are not pulses and are dropped;
+5. each peak moved back to the steepest point of its upstroke
+   (:func:`heartsong.dsp.peaks.ppg_max_upslope`), then template alignment of every pulse
+   to the median of its neighbours, which both times the beat with sub-sample precision
+   (by the pulse from its foot to just past the peak, :data:`heartsong.dsp.quality.
+   TIMING_IBI`) and scores it over the whole pulse (:mod:`heartsong.dsp.quality`); this
+   fiducial had the lowest or near-lowest pulse-arrival jitter against the ECG and the
+   chest strap on every reference set (docs/VALIDATION.md). Beats whose correlation is
+   below ``DROP_CORRELATION`` or whose amplitude is outside ``AMPLITUDE_RANGE`` times that
+   of their neighbours are not pulses and are dropped;
 6. artefact detection and correction (Lipponen & Tarvainen 2019,
    :mod:`heartsong.dsp.artifacts`): dropped and missed beats are filled in when at most two
    are missing in a row, otherwise the series is split; an interval still implausible after
    correction (outside 300-2000 ms, or more than ``MAX_DEVIATION`` from its neighbours'
    median) is rejected (NaN), never reported;
 7. HRV over the whole record and over sliding windows
-   (:func:`heartsong.dsp.window.window_metrics`; LF/HF of a window over the
-   ``FREQ_WINDOW_S`` before its end). Successive differences that involve a corrected
-   interval are left out of RMSSD and pNN50 (an interpolated interval carries no
-   beat-to-beat information); mean HR and SDNN use every corrected NN interval.
+   (:func:`heartsong.dsp.window.window_metrics`). A window's LF/HF is taken over the
+   ``FREQ_WINDOW_S`` (5 min) before its end, recomputed only once the window end has
+   moved ``LF_HF_STEP_S`` (60 s) since the last spectrum: the windows in between report
+   the last one, and their ``lf_hf_t_start_s`` / ``lf_hf_t_end_s`` say which span it
+   covers (two 5-min spans 60 s apart share four fifths of their beats, and the
+   spectrum is a window's costliest measure). Successive differences that involve a
+   corrected interval are left out of RMSSD and pNN50 (an interpolated interval carries
+   no beat-to-beat information); mean HR and SDNN use every corrected NN interval.
 
-Every metric is ``None`` with a reason when there are too few clean beats.
+Every metric is ``None`` with a reason when there are too few clean beats, and
+``artifacts["unusable_s"]`` lists the stretches without any reported interval.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,8 +53,15 @@ from numba import njit
 
 from heartsong.dsp.artifacts import ArtifactCorrection, correct_beats_lipponen2019
 from heartsong.dsp.filters import PPG_BAND_HZ, butter_bandpass_sos, sos_filtfilt
-from heartsong.dsp.peaks import ppg_findpeaks_elgendi
-from heartsong.dsp.quality import BEAT_QUALITY_MIN, ppg_align_beats, window_quality
+from heartsong.dsp.hrv_freq import (
+    MIN_SPAN_LF_S,
+    SPAN_TOLERANCE,
+    hrv_frequency,
+    segments_from_holes,
+)
+from heartsong.dsp.peaks import ppg_findpeaks_elgendi, ppg_max_upslope
+from heartsong.dsp.quality import BEAT_QUALITY_MIN, TIMING_IBI, ppg_align_beats
+from heartsong.dsp.resp import ppg_pulse_features
 from heartsong.dsp.window import window_metrics
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
@@ -90,6 +108,15 @@ GAP_STEPS = 5.0
 #: LF/HF of a window is taken over this much time before its end (Task Force 1996
 #: short-term length), in seconds; the other measures over the window itself.
 FREQ_WINDOW_S = 300.0
+#: A window's LF/HF spectrum is recomputed once the window end has moved this far since
+#: the last one, in seconds; the windows in between report the last spectrum (their
+#: ``lf_hf_t_start_s`` and ``lf_hf_t_end_s`` say which span it covers). Two 5-min spans
+#: 60 s apart share four fifths of their beats, and the spectrum is the costliest
+#: measure of a window (with 10-s steps, recomputing it for every window would double the
+#: cost of the whole analysis).
+LF_HF_STEP_S = 60.0
+#: The LF/HF span handed to window_metrics, which then skips LF/HF, in seconds.
+_NO_SPAN_S = 1e-6
 #: Whole-record HRV keys, in output order (``mean_hr_bpm`` is the window's ``hr_bpm``).
 HRV_KEYS: tuple[str, ...] = (
     "mean_hr_bpm",
@@ -125,14 +152,20 @@ class AnalysisResult:
         Template correlation of each corrected beat in [-1, 1]; NaN for beats filled in
         by the correction and for RR input.
     artifacts:
-        Counts per artefact class, ``artifact_pct``, dropped beats, gaps, clipping.
+        Counts per artefact class, ``artifact_pct``, dropped beats, gaps, clipping, and
+        ``unusable_s``: the ``[start, end]`` stretches (s) without a reported NN interval
+        (lost, flat or implausible signal, and the record's edges), heartsong's own
+        judgement of where the signal could not be measured.
     hrv:
         Whole-record metrics under :data:`HRV_KEYS` (None when not measurable).
     reasons:
         Why a whole-record metric is None, by key.
     windows:
         One dict per sliding window: ``t_start_s``, ``t_end_s``, the window metrics,
-        ``signal_quality`` and ``reasons``.
+        ``signal_quality``, ``reasons``, and ``lf_hf_t_start_s`` / ``lf_hf_t_end_s``, the
+        span the window's LF/HF spectrum covers (up to ``FREQ_WINDOW_S`` ending at most
+        ``LF_HF_STEP_S`` before the window's end). Values are kept at full precision;
+        :meth:`as_dict` rounds them for JSON.
     """
 
     fs_hz: float | None
@@ -156,10 +189,26 @@ class AnalysisResult:
             "duration_s": _json_float(self.duration_s),
             "beats_s": [_json_float(v, 4) for v in self.beats_s.tolist()],
             "ibi_ms": [_json_float(v, 2) for v in self.ibi_ms.tolist()],
-            "artifacts": self.artifacts,
+            "artifacts": _json_artifacts(self.artifacts),
             "hrv": hrv,
-            "windows": self.windows,
+            "windows": [{k: _json_value(v) for k, v in w.items()} for w in self.windows],
         }
+
+
+def _json_artifacts(artifacts: dict[str, object]) -> dict[str, object]:
+    """The artefact summary with its beat times rounded to 0.1 ms."""
+    out = dict(artifacts)
+    detected = out.get("detected_beats_s")
+    if isinstance(detected, list):
+        out["detected_beats_s"] = [round(v, 4) for v in detected]
+    return out
+
+
+def _json_value(value: object) -> object:
+    """A metric as JSON: floats rounded to 4 digits, NaN and infinities as None."""
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    return value
 
 
 def _json_float(value: float | None, digits: int = 4) -> float | None:
@@ -249,15 +298,34 @@ def ppg_is_upright(filtered: FloatArray) -> bool:
     The skewness of the first difference is positive for an upright pulse wave: the
     systolic upstroke is steeper and shorter than the diastolic decay.
     """
-    d = np.diff(np.asarray(filtered, dtype=np.float64))
-    d = d[np.isfinite(d)]
-    if d.size < 3:
+    return bool(_upright_kernel(np.ascontiguousarray(filtered, dtype=np.float64)))
+
+
+@njit(cache=True)
+def _upright_kernel(x: FloatArray) -> bool:
+    """True unless the third central moment of the finite first differences is negative
+    (also True with fewer than 3 of them or none that vary)."""
+    n = 0
+    total = 0.0
+    for i in range(1, x.shape[0]):
+        d = x[i] - x[i - 1]
+        if math.isfinite(d):
+            n += 1
+            total += d
+    if n < 3:
         return True
-    centred = d - d.mean()
-    m2 = float(np.mean(centred**2))
+    mean = total / n
+    m2 = 0.0
+    m3 = 0.0
+    for i in range(1, x.shape[0]):
+        d = x[i] - x[i - 1]
+        if math.isfinite(d):
+            c = d - mean
+            m2 += c * c
+            m3 += c * c * c
     if m2 <= 0.0:
         return True
-    return float(np.mean(centred**3)) >= 0.0
+    return m3 >= 0.0
 
 
 def _pieces(x: FloatArray, min_len: int) -> list[tuple[int, int]]:
@@ -307,6 +375,7 @@ def analyze_recording(
         few clean beats.
     """
     _check_windows(window_s, step_s)
+    started = time.perf_counter()
     sig = np.asarray(x, dtype=np.float64)
     if sig.ndim != 1 or sig.size == 0:
         raise InputDataError("ppg", "a 1-D, non-empty array of samples", sig.shape)
@@ -330,7 +399,7 @@ def analyze_recording(
     sos = butter_bandpass_sos(low_hz, min(high_hz, 0.45 * fs), fs)
     filtered = [sos_filtfilt(sos, sig[a:b]) for a, b in pieces]
     if invert is None:
-        upright = ppg_is_upright(np.concatenate(filtered))
+        upright = ppg_is_upright(filtered[0] if len(filtered) == 1 else np.concatenate(filtered))
         invert = not upright
         logger.info("PPG polarity from the pulse shape: %s", "inverted" if invert else "upright")
     times: list[FloatArray] = []
@@ -340,17 +409,18 @@ def analyze_recording(
     n_detected = 0
     sign = -1.0 if invert else 1.0
     for seg_id, ((a, b), f) in enumerate(zip(pieces, filtered, strict=True)):
-        s = sign * f
+        s = f if sign > 0.0 else -f
         # Zeros after the end let the detector decide on the last pulse (its look-ahead
         # would otherwise hold back the final W2 / 2); peaks found there are dropped.
-        padded = np.concatenate([_gain_control(s, fs), np.zeros(round(END_PAD_S * fs))])
+        padded = _gain_control(s, fs, pad=round(END_PAD_S * fs))
         peaks = ppg_findpeaks_elgendi(padded, fs)
         peaks = peaks[peaks < s.size - 1]
         n_detected += peaks.size
-        aligned, corr = ppg_align_beats(s, fs, peaks)
+        upslope = ppg_max_upslope(s, fs, peaks)
+        aligned, corr = ppg_align_beats(s, fs, upslope, timing_ibi=TIMING_IBI)
         times.append((a + aligned) / fs)
         corrs.append(corr)
-        feats.append(_pulse_features(s, sign * sig[a:b], peaks, fs))
+        feats.append(np.vstack(ppg_pulse_features(sign * sig[a:b], s, fs, peaks)))
         segs.append(np.full(aligned.size, seg_id, dtype=np.int64))
     beat_t = np.concatenate(times)
     corr_all = np.concatenate(corrs)
@@ -360,14 +430,16 @@ def analyze_recording(
     n_dropped = int(np.count_nonzero(~keep))
     if n_dropped:
         logger.info("%d of %d beats dropped: pulse unlike its neighbours", n_dropped, beat_t.size)
+    beats_done = time.perf_counter()
     correction = correct_beats_lipponen2019(beat_t[keep], seg_all[keep])
+    corrected = time.perf_counter()
     quality = _carry(correction.beat_t_s, beat_t[keep], corr_all[keep])
     pulses = (
         _carry(correction.beat_t_s, beat_t[keep], feat_all[0, keep]),
         _carry(correction.beat_t_s, beat_t[keep], feat_all[1, keep]),
     )
     extra = {
-        "detected_beats_s": [round(float(v), 4) for v in beat_t[keep]],
+        "detected_beats_s": beat_t[keep].tolist(),
         "n_detected_beats": n_detected,
         "n_dropped_beats": n_dropped,
         "n_gaps": max(len(pieces), len(np.unique(correction.segment))) - 1,
@@ -375,9 +447,28 @@ def analyze_recording(
         "polarity": "inverted" if invert else "upright",
     }
     logger.debug("grid starts at %.3f s of the input's time axis", t0)
-    return _assemble(
-        correction, quality, fs, duration_s, window_s, step_s, extra, ppg=True, pulses=pulses
+    shared: list[float] = []
+    result = _assemble(
+        correction,
+        quality,
+        fs,
+        duration_s,
+        window_s,
+        step_s,
+        extra,
+        ppg=True,
+        pulses=pulses,
+        shared_s=shared,
     )
+    done = time.perf_counter()
+    stage_ms = {
+        "beats": 1e3 * (beats_done - started),
+        "correction": 1e3 * (corrected - beats_done),
+        "metrics": 1e3 * (done - corrected),
+        "metrics_shared": 1e3 * sum(shared),
+    }
+    logger.debug("stage times (ms): %s", stage_ms, extra={"stage_ms": stage_ms})
+    return result
 
 
 def analyze_rr(
@@ -412,7 +503,7 @@ def analyze_rr(
     correction = correct_beats_lipponen2019(beat_t)
     quality = np.full(correction.beat_t_s.size, np.nan)
     extra: dict[str, object] = {
-        "detected_beats_s": [round(float(v), 4) for v in beat_t],
+        "detected_beats_s": beat_t.tolist(),
         "n_detected_beats": int(beat_t.size),
     }
     return _assemble(
@@ -433,20 +524,60 @@ def _local_median_kernel(
 ) -> FloatArray:
     """Median of the finite values within ``half`` places of each one, in its segment.
 
-    NaN where fewer than ``min_count`` such values exist (the value itself included).
+    Segments are runs of equal ids. NaN where fewer than ``min_count`` such values exist
+    (the value itself included). Each run's window of finite values is kept sorted as it
+    slides (one insertion and one removal per value) instead of taking a median per value.
     """
     n = values.shape[0]
     out = np.full(n, np.nan)
     buf = np.empty(2 * half + 1)
-    for i in range(n):
+    a = 0
+    while a < n:
+        b = a
+        while b < n and segment[b] == segment[a]:
+            b += 1
         m = 0
-        for j in range(max(0, i - half), min(n, i + half + 1)):
-            if segment[j] == segment[i] and not np.isnan(values[j]):
-                buf[m] = values[j]
-                m += 1
-        if m >= min_count:
-            out[i] = np.median(buf[:m])
+        nxt = a
+        for i in range(a, b):
+            while nxt < b and nxt <= i + half:
+                if not np.isnan(values[nxt]):
+                    m = _insert_sorted(buf, m, values[nxt])
+                nxt += 1
+            gone = i - half - 1
+            if gone >= a and not np.isnan(values[gone]):
+                m = _remove_sorted(buf, m, values[gone])
+            if m >= min_count and m > 0:
+                k = m // 2
+                out[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
+        a = b
     return out
+
+
+@njit(cache=True)
+def _insert_sorted(buf: FloatArray, m: int, value: float) -> int:
+    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
+    k = m
+    while k > 0 and buf[k - 1] > value:
+        buf[k] = buf[k - 1]
+        k -= 1
+    buf[k] = value
+    return m + 1
+
+
+@njit(cache=True)
+def _remove_sorted(buf: FloatArray, m: int, value: float) -> int:
+    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    for k in range(lo, m - 1):
+        buf[k] = buf[k + 1]
+    return m - 1
 
 
 def _plausible_pulses(
@@ -487,39 +618,37 @@ def _reject_unrepaired(correction: ArtifactCorrection) -> FloatArray:
     return nn
 
 
-def _gain_control(s: FloatArray, fs_hz: float) -> FloatArray:
+def _gain_control(s: FloatArray, fs_hz: float, pad: int = 0) -> FloatArray:
     """Divide by the centred running RMS over ``AGC_WINDOW_S``: a movement or the finger
     settling on a camera can be ten times the pulse, and would otherwise lift the
-    detector's threshold over the pulses that follow (automatic gain control)."""
-    w = max(3, round(AGC_WINDOW_S * fs_hz))
-    csum = np.concatenate([[0.0], np.cumsum(s * s)])
-    idx = np.arange(s.size)
-    lo = np.clip(idx - w // 2, 0, s.size)
-    hi = np.clip(idx + w // 2 + 1, 0, s.size)
-    rms = np.sqrt((csum[hi] - csum[lo]) / (hi - lo))
-    floor = 1e-12 + 1e-6 * float(np.max(rms))
-    out: FloatArray = s / np.maximum(rms, floor)
+    detector's threshold over the pulses that follow (automatic gain control). ``pad``
+    zeros follow the result."""
+    out: FloatArray = _gain_control_kernel(
+        np.ascontiguousarray(s, dtype=np.float64), max(3, round(AGC_WINDOW_S * fs_hz)) // 2, pad
+    )
     return out
 
 
-def _pulse_features(s: FloatArray, raw: FloatArray, peaks: FloatArray, fs_hz: float) -> FloatArray:
-    """Amplitude and baseline of each pulse, shape ``(2, n)``, for the breathing rate.
-
-    The trough is the minimum of the band-passed pulse in the 0.4 s before its peak (after
-    the previous peak); amplitude = band-passed peak - trough, baseline = the mean of the
-    unfiltered signal at peak and trough (the band-pass removes the slow baseline swing
-    that breathing causes).
-    """
-    out = np.full((2, peaks.size), np.nan)
-    back = round(0.4 * fs_hz)
-    prev = -1
-    for i, p in enumerate(np.round(peaks).astype(np.int64).tolist()):
-        lo = max(p - back, prev + 1, 0)
-        if p - lo >= 2:
-            trough = lo + int(np.argmin(s[lo:p]))
-            out[0, i] = s[p] - s[trough]
-            out[1, i] = 0.5 * (raw[p] + raw[trough])
-        prev = p
+@njit(cache=True)
+def _gain_control_kernel(s: FloatArray, half: int, pad: int) -> FloatArray:
+    """``s`` divided by its RMS over ``[i - half, i + half]`` (cut at the ends), the RMS
+    floored at ``1e-12 + 1e-6`` times its largest value, followed by ``pad`` zeros."""
+    n = s.shape[0]
+    csum = np.empty(n + 1)
+    csum[0] = 0.0
+    for i in range(n):
+        csum[i + 1] = csum[i] + s[i] * s[i]
+    rms = np.empty(n)
+    top = 0.0
+    for i in range(n):
+        lo = max(i - half, 0)
+        hi = min(i + half + 1, n)
+        rms[i] = math.sqrt(max(csum[hi] - csum[lo], 0.0) / (hi - lo))
+        top = max(top, rms[i])
+    floor = 1e-12 + 1e-6 * top
+    out = np.zeros(n + pad)
+    for i in range(n):
+        out[i] = s[i] / max(rms[i], floor)
     return out
 
 
@@ -563,8 +692,16 @@ def _assemble(
     *,
     ppg: bool,
     pulses: tuple[FloatArray, FloatArray] | None = None,
+    shared_s: list[float] | None = None,
 ) -> AnalysisResult:
-    """Whole-record and windowed metrics around a corrected beat series."""
+    """Whole-record and windowed metrics around a corrected beat series.
+
+    ``shared_s``, if given, receives the seconds spent in the metric functions shared
+    with the streaming pipeline (:func:`heartsong.dsp.window.window_metrics` and the
+    LF/HF spectra), for the benchmark's breakdown.
+    """
+    clock = time.perf_counter
+    spent = 0.0
     counts: dict[str, object] = dict(correction.counts)
     artifacts: dict[str, object] = {
         "method": "lipponen2019",
@@ -578,8 +715,10 @@ def _assemble(
     valid = _beat_series(correction)
     amp = pulses[0] if pulses is not None else None
     base = pulses[1] if pulses is not None else None
-    whole_quality = _quality(quality, correction, -math.inf, math.inf) if ppg else None
+    everything = np.array([-math.inf]), np.array([math.inf])
+    whole_quality = float(_window_qualities(quality, correction, *everything)[0]) if ppg else None
     no_quality = "RR input: no PPG to judge"
+    tic = clock()
     whole = window_metrics(
         t,
         nn,
@@ -592,6 +731,7 @@ def _assemble(
         baseline=base,
         quality_reason=no_quality,
     ).as_dict()
+    spent += clock() - tic
     raw_reasons = whole.pop("reasons", None)
     reasons: dict[str, str] = (
         {str(k): str(v) for k, v in raw_reasons.items()} if isinstance(raw_reasons, dict) else {}
@@ -605,31 +745,51 @@ def _assemble(
             reasons[key] = reasons.pop(src)
     reasons = {k: v for k, v in reasons.items() if k in HRV_KEYS}
 
+    n_windows = max(math.floor((duration_s - window_s) / step_s + 1e-9) + 1, 0)
+    starts = step_s * np.arange(n_windows, dtype=np.float64)
+    ends = starts + window_s
+    qualities = _window_qualities(quality, correction, starts, ends) if ppg else None
+    lo_idx = t.searchsorted(starts, side="left")
+    hi_idx = t.searchsorted(ends, side="right")
     windows: list[dict[str, object]] = []
-    n_windows = math.floor((duration_s - window_s) / step_s + 1e-9) + 1
-    for w in range(max(n_windows, 0)):
-        start = w * step_s
-        end = start + window_s
-        q = _quality(quality, correction, start, end) if ppg else None
+    lf: tuple[float | None, str, float, float] = (None, "", 0.0, 0.0)
+    for w in range(n_windows):
+        start, end = float(starts[w]), float(ends[w])
+        lo, hi = int(lo_idx[w]), int(hi_idx[w])
+        tic = clock()
         metrics = window_metrics(
-            t,
-            nn,
-            valid,
+            t[lo:hi],
+            nn[lo:hi],
+            valid[lo:hi],
             t_start_s=start,
             t_end_s=end,
-            quality=q,
+            quality=None if qualities is None else float(qualities[w]),
             freq=True,
-            freq_t_start_s=max(0.0, end - FREQ_WINDOW_S),
-            amplitude=amp,
-            baseline=base,
+            # LF/HF comes from _lf_hf below, at a coarser step: an empty LF/HF span
+            # makes window_metrics skip it.
+            freq_t_start_s=end - _NO_SPAN_S,
+            amplitude=None if amp is None else amp[lo:hi],
+            baseline=None if base is None else base[lo:hi],
             quality_reason=no_quality,
         ).as_dict()
-        entry: dict[str, object] = {"t_start_s": round(start, 3), "t_end_s": round(end, 3)}
-        for key, value in metrics.items():
-            entry[key] = _json_float(value) if isinstance(value, float) else value
+        if w == 0 or end - lf[3] >= LF_HF_STEP_S - 1e-9:
+            lf = _lf_hf(t, nn, valid, max(0.0, end - FREQ_WINDOW_S), end)
+        spent += clock() - tic
+        entry: dict[str, object] = {"t_start_s": start, "t_end_s": end, **metrics}
+        entry["lf_hf"] = lf[0]
+        why = entry["reasons"]
+        assert isinstance(why, dict)
+        why.pop("lf_hf", None)
+        if lf[1]:
+            why["lf_hf"] = lf[1]
+        entry["lf_hf_t_start_s"] = lf[2]
+        entry["lf_hf_t_end_s"] = lf[3]
         windows.append(entry)
 
+    if shared_s is not None:
+        shared_s.append(spent)
     ibi = nn
+    artifacts["unusable_s"] = _unusable_spans(t, nn, duration_s)
     artifacts["n_rejected_intervals"] = int(
         np.count_nonzero(np.isnan(nn) & np.isfinite(correction.nn_ms))
     )
@@ -647,12 +807,73 @@ def _assemble(
     )
 
 
-def _quality(
-    quality: FloatArray, correction: ArtifactCorrection, lo_s: float, hi_s: float
-) -> float:
-    """Window quality: good-beat share times (1 - share of corrected intervals)."""
-    sel = (correction.beat_t_s >= lo_s) & (correction.beat_t_s <= hi_s)
-    flags = correction.flags[sel]
-    n_int = int(np.count_nonzero(flags >= 0))
-    share = float(np.count_nonzero(flags > 0)) / n_int if n_int else 0.0
-    return window_quality(quality[sel], artifact_share=share, threshold=BEAT_QUALITY_MIN)
+def _window_qualities(
+    quality: FloatArray, correction: ArtifactCorrection, starts: FloatArray, ends: FloatArray
+) -> FloatArray:
+    """Quality of each window ``[starts[w], ends[w]]`` (s), from prefix counts.
+
+    The value of :func:`heartsong.dsp.quality.window_quality` for the window's beats:
+    the share of beats whose correlation reaches ``BEAT_QUALITY_MIN``, times one minus
+    the share of the window's intervals the artefact correction changed; 0 without beats.
+    """
+    t = correction.beat_t_s
+    flags = correction.flags
+    lo = t.searchsorted(starts, side="left")
+    hi = t.searchsorted(ends, side="right")
+    good = np.concatenate([[0], np.cumsum(quality >= BEAT_QUALITY_MIN)])
+    n_int = np.concatenate([[0], np.cumsum(flags >= 0)])
+    n_changed = np.concatenate([[0], np.cumsum(flags > 0)])
+    n_beats = hi - lo
+    intervals = n_int[hi] - n_int[lo]
+    share = np.where(intervals > 0, (n_changed[hi] - n_changed[lo]) / np.maximum(intervals, 1), 0.0)
+    out: FloatArray = np.where(
+        n_beats > 0, (good[hi] - good[lo]) / np.maximum(n_beats, 1) * (1.0 - share), 0.0
+    )
+    return out
+
+
+def _lf_hf(
+    t: FloatArray, nn: FloatArray, valid: BoolArray, start_s: float, end_s: float
+) -> tuple[float | None, str, float, float]:
+    """LF/HF of the beats in ``[start_s, end_s]`` (s): (value or None, why not, span).
+
+    The rule of :func:`heartsong.dsp.window.window_metrics`: the clean intervals must
+    cover at least ``(1 - SPAN_TOLERANCE) * MIN_SPAN_LF_S`` seconds (Task Force 1996).
+    """
+    lo = int(t.searchsorted(start_s, side="left"))
+    hi = int(t.searchsorted(end_s, side="right"))
+    part = nn[lo:hi]
+    coverage_s = float(np.sum(part[np.isfinite(part)])) / 1000.0
+    needed = (1.0 - SPAN_TOLERANCE) * MIN_SPAN_LF_S
+    if coverage_s < needed:
+        why = f"clean beats cover too little for LF/HF: {coverage_s:.0f} s < {needed:.0f} s"
+        return None, why, start_s, end_s
+    tt, vv = t[lo:hi], valid[lo:hi]
+    freq = hrv_frequency(tt, part, segments_from_holes(tt, part, vv))
+    if not math.isfinite(freq.lf_hf):
+        return None, "no high-frequency power to divide by", start_s, end_s
+    return float(freq.lf_hf), "", start_s, end_s
+
+
+def _unusable_spans(t: FloatArray, nn: FloatArray, duration_s: float) -> list[list[float]]:
+    """Stretches of the recording without a reported NN interval, ``[start, end]`` in s.
+
+    The complement of the intervals between consecutive beats joined by an NN interval:
+    lost or flat signal, pulses that were not pulses, intervals rejected as implausible,
+    and the edges of the recording before the first and after the last interval.
+    """
+    k = np.flatnonzero(np.isfinite(nn))
+    k = k[k > 0]
+    if k.size == 0:
+        return [[0.0, round(duration_s, 3)]]
+    cov_lo = t[k - 1]
+    cov_hi = t[k]
+    spans: list[list[float]] = []
+    if cov_lo[0] > 0.0:
+        spans.append([0.0, round(float(cov_lo[0]), 3)])
+    breaks = np.flatnonzero(cov_lo[1:] > cov_hi[:-1])
+    for i in breaks.tolist():
+        spans.append([round(float(cov_hi[i]), 3), round(float(cov_lo[i + 1]), 3)])
+    if cov_hi[-1] < duration_s:
+        spans.append([round(float(cov_hi[-1]), 3), round(duration_s, 3)])
+    return spans

@@ -1,22 +1,20 @@
-"""A bounded history of heart beats, split into unbroken segments, and interval cleaning.
+"""A bounded history of heart beats, split into unbroken segments, and a simple screen.
 
-Beats come from the PPG peak detector (a time only; the interval is the time since the
-previous beat of the same segment, plus the pulse's amplitude and baseline for the
-breathing rate) or from a wearable (a time and the interval it measured). A *segment* is
-a run of beats without a gap: an interval never spans a gap and successive differences
-are never taken across one. The history keeps its beats in preallocated NumPy columns, so
-taking a window costs two binary searches and a few slices.
+Beats come from the PPG front end (a time only; the interval is the time since the
+previous beat of the same segment, plus the pulse's amplitude, baseline and template
+quality) or from a wearable (a time and the interval it measured). A *segment* is a run
+of beats without a gap: an interval never spans a gap and successive differences are
+never taken across one. The history keeps its beats in preallocated NumPy columns, so
+taking a window costs two binary searches and a few slices. The streaming pipeline
+corrects these detected beats with :mod:`heartsong.dsp.artifacts_stream`.
 
-Cleaning is an interim artefact screen, to be replaced by a validated correction: an
-inter-beat interval (IBI) is *clean* when it is physiologically plausible (300 to 2000 ms,
-i.e. 30 to 200 bpm) and differs by less than 30 % from the interval before it in the same
-segment (a simplified form of the successive-difference rules of Malik et al. 1989,
-"Heart rate variability in relation to prognosis after myocardial infarction: selection
-of optimal processing techniques", Eur. Heart J. 10(12):1060). A missed or extra beat
-therefore spoils two intervals: the wrong one and the next one. :func:`nn_series` and
-:func:`clean_nn_series` turn a window into the per-beat series (NN with NaN for rejected
-beats, and which successive differences may be taken) that
-:func:`heartsong.dsp.window.window_metrics` takes.
+:func:`clean_ibi_mask` is a simple successive-difference screen for callers that want
+one (the pipeline uses the artefact correction instead): an inter-beat interval (IBI) is
+*clean* when it is physiologically plausible (300 to 2000 ms, i.e. 30 to 200 bpm) and
+differs by less than 30 % from the interval before it in the same segment (a simplified
+form of the rules of Malik et al. 1989, "Heart rate variability in relation to prognosis
+after myocardial infarction: selection of optimal processing techniques", Eur. Heart J.
+10(12):1060). A missed or extra beat therefore spoils two intervals.
 """
 
 from __future__ import annotations
@@ -40,8 +38,6 @@ __all__ = [
     "BeatWindow",
     "clean_ibi_mask",
     "clean_nn",
-    "clean_nn_series",
-    "nn_series",
 ]
 
 logger = logging.getLogger(__name__)
@@ -76,6 +72,9 @@ class BeatWindow:
     baseline:
         PPG pulse baseline (mean of the raw signal at peak and trough, ADC counts, sign as
         fed to the detector) per beat; NaN like ``amplitude``.
+    quality:
+        Correlation of the beat's pulse with the running pulse template in [-1, 1]
+        (:mod:`heartsong.dsp.ppg_stream`); NaN for RR beats and while no template exists.
     """
 
     t_s: FloatArray
@@ -83,6 +82,7 @@ class BeatWindow:
     segment: IntArray
     amplitude: FloatArray
     baseline: FloatArray
+    quality: FloatArray
 
     @property
     def n_beats(self) -> int:
@@ -91,7 +91,8 @@ class BeatWindow:
 
 
 #: Columns of the history's float table.
-_COL_T, _COL_IBI, _COL_AMP, _COL_BASE = 0, 1, 2, 3
+_COL_T, _COL_IBI, _COL_AMP, _COL_BASE, _COL_Q = 0, 1, 2, 3, 4
+_N_COLS = 5
 
 
 class BeatHistory:
@@ -117,7 +118,7 @@ class BeatHistory:
         self.span_s = float(span_s)
         self.max_beats = int(max_beats)
         capacity = 2 * self.max_beats
-        self._f = np.empty((4, capacity))
+        self._f = np.empty((_N_COLS, capacity))
         self._seg = np.empty(capacity, dtype=np.int64)
         self._lo = 0  # first live row
         self._hi = 0  # one past the last live row
@@ -153,7 +154,9 @@ class BeatHistory:
             return False
         return True
 
-    def _append(self, t_s: float, ibi_ms: float, amplitude: float, baseline: float) -> None:
+    def _append(
+        self, t_s: float, ibi_ms: float, amplitude: float, baseline: float, quality: float
+    ) -> None:
         if self._hi - self._lo >= self.max_beats:
             self._lo += 1
         if self._hi == self._seg.shape[0]:  # compact: move the live rows to the front
@@ -166,25 +169,35 @@ class BeatHistory:
         self._f[_COL_IBI, row] = ibi_ms
         self._f[_COL_AMP, row] = amplitude
         self._f[_COL_BASE, row] = baseline
+        self._f[_COL_Q, row] = quality
         self._seg[row] = self._segment
         self._hi = row + 1
         self._segment_open = True
 
-    def add_beat(self, t_s: float, amplitude: float = math.nan, baseline: float = math.nan) -> bool:
+    def add_beat(
+        self,
+        t_s: float,
+        amplitude: float = math.nan,
+        baseline: float = math.nan,
+        quality: float = math.nan,
+    ) -> bool:
         """Add a detected beat; its interval is the time since the segment's previous beat.
 
-        ``amplitude`` and ``baseline`` are the pulse's features (see :class:`BeatWindow`).
-        Returns False (and stores nothing) if ``t_s`` is not after the newest beat.
+        ``amplitude``, ``baseline`` and ``quality`` describe the pulse (see
+        :class:`BeatWindow`). Returns False (and stores nothing) if ``t_s`` is not after
+        the newest beat.
         """
         if not self._accepts(t_s):
             return False
         ibi = math.nan
         if self._segment_open and self._hi > self._lo:
             ibi = (t_s - float(self._f[_COL_T, self._hi - 1])) * 1000.0
-        self._append(t_s, ibi, amplitude, baseline)
+        self._append(t_s, ibi, amplitude, baseline, quality)
         return True
 
-    def add_beats(self, t_s: FloatArray, amplitude: FloatArray, baseline: FloatArray) -> FloatArray:
+    def add_beats(
+        self, t_s: FloatArray, amplitude: FloatArray, baseline: FloatArray, quality: FloatArray
+    ) -> FloatArray:
         """Add detected beats (increasing times, float64) at once; return those accepted.
 
         As :meth:`add_beat` for each, in one kernel call: beats not after the newest stored
@@ -197,8 +210,14 @@ class BeatHistory:
             # Rare (the table is full): the one-beat path compacts it.
             accepted = [
                 float(t)
-                for t, a, b in zip(t_s.tolist(), amplitude.tolist(), baseline.tolist(), strict=True)
-                if self.add_beat(t, a, b)
+                for t, a, b, q in zip(
+                    t_s.tolist(),
+                    amplitude.tolist(),
+                    baseline.tolist(),
+                    quality.tolist(),
+                    strict=True,
+                )
+                if self.add_beat(t, a, b, q)
             ]
             return np.array(accepted, dtype=np.float64)
         last = self.last_t_s
@@ -209,6 +228,7 @@ class BeatHistory:
             t_s,
             amplitude,
             baseline,
+            quality,
             math.nan if last is None else last,
             self._segment,
             self._segment_open and self._hi > self._lo,
@@ -227,7 +247,7 @@ class BeatHistory:
         """
         if not self._accepts(t_s):
             return False
-        self._append(t_s, float(ibi_ms), math.nan, math.nan)
+        self._append(t_s, float(ibi_ms), math.nan, math.nan, math.nan)
         return True
 
     def prune(self, now_s: float) -> None:
@@ -247,6 +267,23 @@ class BeatHistory:
             segment=self._seg[lo:hi].copy(),
             amplitude=rows[_COL_AMP],
             baseline=rows[_COL_BASE],
+            quality=rows[_COL_Q],
+        )
+
+    def tail(
+        self, n: int
+    ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray, FloatArray, FloatArray]:
+        """Views of the newest ``n`` beats: times (s), intervals (ms), segment ids,
+        amplitudes, baselines, qualities. Valid until the next change to the history."""
+        lo = max(self._hi - n, self._lo)
+        f = self._f
+        return (
+            f[_COL_T, lo : self._hi],
+            f[_COL_IBI, lo : self._hi],
+            self._seg[lo : self._hi],
+            f[_COL_AMP, lo : self._hi],
+            f[_COL_BASE, lo : self._hi],
+            f[_COL_Q, lo : self._hi],
         )
 
 
@@ -258,6 +295,7 @@ def _append_beats_kernel(
     t_s: FloatArray,
     amplitude: FloatArray,
     baseline: FloatArray,
+    quality: FloatArray,
     last_t: float,
     segment: int,
     open_segment: bool,
@@ -277,6 +315,7 @@ def _append_beats_kernel(
         table[_COL_IBI, r] = (t_s[i] - prev) * 1000.0
         table[_COL_AMP, r] = amplitude[i]
         table[_COL_BASE, r] = baseline[i]
+        table[_COL_Q, r] = quality[i]
         seg[r] = segment
         prev = t_s[i]
     return first
@@ -357,102 +396,3 @@ def clean_nn(window: BeatWindow, clean: BoolArray) -> tuple[FloatArray, BoolArra
     seg = window.segment[idx]
     valid: BoolArray = (np.diff(idx) == 1) & (seg[1:] == seg[:-1])
     return np.ascontiguousarray(nn), valid
-
-
-@njit(cache=True)
-def _nn_series_kernel(
-    ibi_ms: FloatArray, segment: IntArray, clean: BoolArray, nn: FloatArray, valid: BoolArray
-) -> None:
-    """Fill ``nn`` (NaN where not clean) and ``valid`` (difference with the previous beat)."""
-    for i in range(ibi_ms.shape[0]):
-        nn[i] = ibi_ms[i] if clean[i] else math.nan
-        valid[i] = i > 0 and clean[i] and clean[i - 1] and segment[i] == segment[i - 1]
-
-
-def nn_series(window: BeatWindow, clean: BoolArray) -> tuple[FloatArray, BoolArray]:
-    """Return a window's intervals as the per-beat series :func:`window_metrics` takes.
-
-    Parameters
-    ----------
-    window:
-        The beats of the window.
-    clean:
-        Which intervals are clean (e.g. :func:`clean_ibi_mask`), one per beat.
-
-    Returns
-    -------
-    tuple of FloatArray and BoolArray
-        ``nn_ms`` (the interval ending at each beat, NaN where not clean) and
-        ``valid_diff`` (``valid_diff[i]``: beats ``i - 1`` and ``i`` are both clean and in
-        one segment, so ``nn[i] - nn[i - 1]`` may be taken), both of length ``n_beats``.
-
-    See Also
-    --------
-    heartsong.dsp.window.window_metrics
-    """
-    mask = np.ascontiguousarray(clean, dtype=np.bool_)
-    if mask.shape != window.ibi_ms.shape:
-        raise InputDataError("clean", f"one flag per beat, shape {window.ibi_ms.shape}", mask.shape)
-    n = window.n_beats
-    nn = np.empty(n)
-    valid = np.empty(n, dtype=np.bool_)
-    _nn_series_kernel(window.ibi_ms, window.segment, mask, nn, valid)
-    return nn, valid
-
-
-@njit(cache=True)
-def _clean_series_kernel(
-    ibi_ms: FloatArray,
-    segment: IntArray,
-    first: int,
-    lo_ms: float,
-    hi_ms: float,
-    max_rel: float,
-    nn: FloatArray,
-    valid: BoolArray,
-) -> tuple[int, int]:
-    """Screen, then fill the per-beat series; count intervals and clean ones from ``first``."""
-    clean = _clean_ibi_kernel(ibi_ms, segment, lo_ms, hi_ms, max_rel)
-    _nn_series_kernel(ibi_ms, segment, clean, nn, valid)
-    n_intervals = 0
-    n_clean = 0
-    for i in range(first, ibi_ms.shape[0]):
-        if ibi_ms[i] == ibi_ms[i]:
-            n_intervals += 1
-        if clean[i]:
-            n_clean += 1
-    return n_intervals, n_clean
-
-
-def clean_nn_series(window: BeatWindow, first: int = 0) -> tuple[FloatArray, BoolArray, int, int]:
-    """Screen a window's intervals and return them as the series ``window_metrics`` takes.
-
-    :func:`clean_ibi_mask` and :func:`nn_series` in one pass, for the streaming hot path.
-
-    Parameters
-    ----------
-    window:
-        The beats of the window.
-    first:
-        Index of the first beat counted in the returned totals.
-
-    Returns
-    -------
-    tuple
-        ``nn_ms`` (NaN where not clean), ``valid_diff`` (see :func:`nn_series`), and, from
-        beat ``first`` on, the number of beats with an interval and of clean ones.
-    """
-    n = window.n_beats
-    nn = np.empty(n)
-    valid = np.empty(n, dtype=np.bool_)
-    n_intervals, n_clean = _clean_series_kernel(
-        window.ibi_ms,
-        window.segment,
-        first,
-        IBI_MIN_MS,
-        IBI_MAX_MS,
-        IBI_MAX_REL_CHANGE,
-        nn,
-        valid,
-    )
-    return nn, valid, int(n_intervals), int(n_clean)

@@ -251,19 +251,50 @@ def sos_filtfilt(sos: FloatArray, x: FloatArray, padlen: int | None = None) -> F
         padlen = 3 * (2 * sos.shape[0] + 1)
     if padlen < 0 or padlen >= xs.shape[0]:
         raise InputDataError("x", f"more samples than the edge padding ({padlen})", xs.shape[0])
-    if padlen > 0:
-        head = 2.0 * xs[0] - xs[padlen:0:-1]
-        tail = 2.0 * xs[-1] - xs[-2 : -padlen - 2 : -1]
-        ext = np.concatenate([head, xs, tail])
-    else:
-        ext = xs
-    zi0 = sos_filter_zi(sos)
-    forward = _sos_filter_kernel(sos, ext, zi0 * ext[0])
-    backward = _sos_filter_kernel(sos, forward[::-1].copy(), zi0 * forward[-1])
-    y: FloatArray = backward[::-1]
-    if padlen > 0:
-        y = y[padlen:-padlen]
-    return np.ascontiguousarray(y)
+    y: FloatArray = _filtfilt_kernel(sos, xs, padlen, sos_filter_zi(sos))
+    return y
+
+
+@njit(cache=True)
+def _filtfilt_kernel(
+    sos: FloatArray, x: FloatArray, padlen: int, zi_unit: FloatArray
+) -> FloatArray:
+    """Forward-backward biquad cascade over ``x`` with ``padlen`` samples of odd extension.
+
+    The extension is ``2 x[0] - x[padlen:0:-1]`` before and ``2 x[-1] - x[-2:-padlen-2:-1]``
+    after; each pass starts from ``zi_unit`` scaled by its first input sample. Both passes
+    run in place over one buffer (the backward pass simply walks it from the end), where
+    NumPy slicing would copy the signal four more times; the arithmetic is that of
+    :func:`_sos_filter_kernel`, sample for sample.
+    """
+    n = x.shape[0]
+    total = n + 2 * padlen
+    buf = np.empty(total)
+    for k in range(padlen):
+        buf[k] = 2.0 * x[0] - x[padlen - k]
+        buf[padlen + n + k] = 2.0 * x[n - 1] - x[n - 2 - k]
+    for i in range(n):
+        buf[padlen + i] = x[i]
+    n_sec = sos.shape[0]
+    zi = zi_unit * buf[0]
+    for k in range(total):
+        v = buf[k]
+        for s in range(n_sec):
+            out = sos[s, 0] * v + zi[s, 0]
+            zi[s, 0] = sos[s, 1] * v - sos[s, 4] * out + zi[s, 1]
+            zi[s, 1] = sos[s, 2] * v - sos[s, 5] * out
+            v = out
+        buf[k] = v
+    zi = zi_unit * buf[total - 1]
+    for k in range(total - 1, -1, -1):
+        v = buf[k]
+        for s in range(n_sec):
+            out = sos[s, 0] * v + zi[s, 0]
+            zi[s, 0] = sos[s, 1] * v - sos[s, 4] * out + zi[s, 1]
+            zi[s, 1] = sos[s, 2] * v - sos[s, 5] * out
+            v = out
+        buf[k] = v
+    return buf[padlen : padlen + n].copy()
 
 
 def sos_group_delay_s(sos: FloatArray, f_hz: float, fs_hz: float) -> float:

@@ -61,6 +61,7 @@ __all__ = [
     "Spectrum",
     "band_power",
     "hrv_frequency",
+    "hrv_lf_hf",
     "lomb_scargle_psd",
     "lomb_scargle_psds",
     "segments_from_holes",
@@ -156,8 +157,9 @@ def _lomb_scargle_kernel(
     ``tan(2 w tau) = sum sin 2wt / sum cos 2wt`` (Scargle 1982, eq. 10). ``cos wt`` and
     ``sin wt`` advance from one frequency to the next by a complex rotation (one multiply
     per sample and frequency instead of two transcendental calls), and the rotation is
-    shared by all series; ``wt`` is taken relative to the first sample, which the
-    periodogram does not depend on.
+    shared by all series; so does the first frequency when it is a whole multiple of the
+    step. ``wt`` is taken relative to the first sample, which the periodogram does not
+    depend on.
     """
     n_series = y.shape[0]
     n = t.shape[0]
@@ -168,10 +170,26 @@ def _lomb_scargle_kernel(
     di = np.empty(n)
     for i in range(n):
         tr = t[i] - t[0]
-        cr[i] = math.cos(two_pi * f0_hz * tr)
-        ci[i] = math.sin(two_pi * f0_hz * tr)
         dr[i] = math.cos(two_pi * df_hz * tr)
         di[i] = math.sin(two_pi * df_hz * tr)
+    # The first frequency is a whole multiple of the step in every caller: its rotation
+    # is the step's raised to that power (complex products instead of two more
+    # transcendental calls per sample).
+    ratio = f0_hz / df_hz
+    power = round(ratio)
+    if power >= 1 and abs(ratio - power) <= 1e-9 * ratio:
+        for i in range(n):
+            re = dr[i]
+            im = di[i]
+            for _ in range(power - 1):
+                re, im = re * dr[i] - im * di[i], re * di[i] + im * dr[i]
+            cr[i] = re
+            ci[i] = im
+    else:
+        for i in range(n):
+            tr = t[i] - t[0]
+            cr[i] = math.cos(two_pi * f0_hz * tr)
+            ci[i] = math.sin(two_pi * f0_hz * tr)
     tiny = 1e-12 * n
     yc = np.empty(n_series)
     ys = np.empty(n_series)
@@ -234,16 +252,23 @@ def _scan_kernel(t: FloatArray, v: FloatArray) -> tuple[bool, int, float, float]
 
 @njit(cache=True)
 def _psd_kernel(
-    t: FloatArray, y: FloatArray, seg: IntArray, min_len: int, df_hz: float, out: FloatArray
+    t: FloatArray,
+    y: FloatArray,
+    seg: IntArray,
+    min_len: int,
+    df_hz: float,
+    k0: int,
+    out: FloatArray,
 ) -> tuple[int, float]:
     """Detrend each segment, then write Lomb-Scargle densities on ``k * df_hz`` to ``out``.
 
     ``y`` has shape ``(n_series, n)``; a sample is used only where every series is finite.
     Each run of equal ``seg`` ids with at least ``min_len`` such samples loses, per
-    series, its least-squares line; shorter runs are left out. ``out[j, k - 1]`` is the
-    density of series ``j`` at ``k * df_hz`` in unit^2/Hz (periodogram times twice the
-    mean sample spacing). Returns the number of samples used and their span in seconds;
-    with fewer than ``min_len`` samples ``out`` is zero.
+    series, its least-squares line; shorter runs are left out. ``out[j, k - k0 - 1]`` is
+    the density of series ``j`` at ``k * df_hz`` in unit^2/Hz (periodogram times twice
+    the mean sample spacing; ``k0`` skips the lowest frequencies). Returns the number of
+    samples used and their span in seconds; with fewer than ``min_len`` samples ``out``
+    is zero.
     """
     n_series = y.shape[0]
     n = t.shape[0]
@@ -293,7 +318,7 @@ def _psd_kernel(
         out[:, :] = 0.0
         return m, 0.0
     span = tu[m - 1] - tu[0]
-    _lomb_scargle_kernel(tu[:m], np.ascontiguousarray(yu[:, :m]), df_hz, df_hz, out)
+    _lomb_scargle_kernel(tu[:m], np.ascontiguousarray(yu[:, :m]), (k0 + 1) * df_hz, df_hz, out)
     scale = 2.0 * span / (m - 1)
     for j in range(n_series):
         for k in range(out.shape[1]):
@@ -303,14 +328,15 @@ def _psd_kernel(
 
 @njit(cache=True)
 def _band_kernel(
-    psd: FloatArray, df_hz: float, low_hz: float, high_hz: float
+    psd: FloatArray, df_hz: float, low_hz: float, high_hz: float, k0: int = 0
 ) -> tuple[float, float]:
-    """Power in ``[low_hz, high_hz)`` of a density on ``k * df_hz`` and its peak frequency."""
+    """Power in ``[low_hz, high_hz)`` of a density on ``(k0 + k + 1) * df_hz`` and its
+    peak frequency."""
     power = 0.0
     best = 0.0
     peak = math.nan
     for k in range(psd.shape[0]):
-        f = (k + 1) * df_hz
+        f = (k0 + k + 1) * df_hz
         if f >= low_hz and f < high_hz:
             power += psd[k]
             if psd[k] > best:
@@ -395,7 +421,7 @@ def lomb_scargle_psd(
 def _psd(t: FloatArray, v: FloatArray, seg: IntArray, f_max_hz: float, df_hz: float) -> Spectrum:
     """:func:`lomb_scargle_psd` on validated arrays with a given grid step."""
     out = np.empty((1, _n_freq(f_max_hz, df_hz)))
-    n_used, span = _psd_kernel(t, v.reshape(1, -1), seg, MIN_SEGMENT_SAMPLES, df_hz, out)
+    n_used, span = _psd_kernel(t, v.reshape(1, -1), seg, MIN_SEGMENT_SAMPLES, df_hz, 0, out)
     grid: FloatArray = df_hz * np.arange(1, out.shape[1] + 1, dtype=np.float64)
     return Spectrum(grid, out[0], df_hz, int(n_used), float(span))
 
@@ -427,7 +453,7 @@ def lomb_scargle_psds(
         the number of samples used and their span in seconds.
     """
     out = np.empty((ys.shape[0], _n_freq(f_max_hz, df_hz)))
-    n_used, span = _psd_kernel(t_s, ys, segment, MIN_SEGMENT_SAMPLES, df_hz, out)
+    n_used, span = _psd_kernel(t_s, ys, segment, MIN_SEGMENT_SAMPLES, df_hz, 0, out)
     return out, int(n_used), float(span)
 
 
@@ -584,3 +610,32 @@ def hrv_frequency(
         coverage_s=coverage,
         n_windows=n_used,
     )
+
+
+def hrv_lf_hf(beat_t_s: FloatArray, nn_ms: FloatArray, segment: IntArray) -> float:
+    """Return the LF/HF ratio of :func:`hrv_frequency`, computing only the two bands.
+
+    The fast path for a caller that validated its series (float64 times and intervals,
+    int64 segment ids, C-contiguous) and checked the coverage (at least
+    ``(1 - SPAN_TOLERANCE) * MIN_SPAN_LF_S`` seconds of intervals): a span up to 1.5
+    averaging windows is one periodogram on the natural-resolution grid, as in
+    :func:`hrv_frequency`, which handles longer spans.
+
+    Returns
+    -------
+    float
+        LF / HF (dimensionless); NaN without high-frequency power or with fewer than 6
+        intervals.
+    """
+    t = beat_t_s
+    if t.shape[0] < 2 or t[-1] - t[0] > 1.5 * AVERAGING_WINDOW_S:
+        return hrv_frequency(t, nn_ms, segment).lf_hf
+    df = 1.0 / float(t[-1] - t[0])
+    k0 = max(0, math.ceil(LF_BAND_HZ[0] / df - 1e-9) - 1)  # the VLF band is not needed
+    out = np.empty((1, max(1, _n_freq(HF_BAND_HZ[1], df) - k0)))
+    n_used, _ = _psd_kernel(t, nn_ms.reshape(1, -1), segment, MIN_SEGMENT_SAMPLES, df, k0, out)
+    if n_used < 2 * MIN_SEGMENT_SAMPLES:
+        return math.nan
+    lf, _ = _band_kernel(out[0], df, LF_BAND_HZ[0], LF_BAND_HZ[1], k0)
+    hf, _ = _band_kernel(out[0], df, HF_BAND_HZ[0], HF_BAND_HZ[1], k0)
+    return float(lf / hf) if hf > 0.0 else math.nan

@@ -14,16 +14,23 @@ it, and the beat's quality is the Pearson correlation of its pulse with that tem
 Here the template is a running median over the ``n_template`` neighbouring pulses (the
 beat itself excluded), so slow changes of pulse shape over a night do not count against
 the signal and one odd pulse cannot spoil its neighbours' template. The pulse window runs
-from ``0.3`` to ``0.5`` median inter-beat intervals around the peak.
+from ``PRE_IBI`` = 0.3 to ``POST_IBI`` = 0.5 median inter-beat intervals around the
+beat's fiducial point (the systolic peak, or in the batch analysis the steepest
+upstroke). Each template column keeps its sliding window of values sorted (one insertion
+and one removal per beat), so the templates of a night cost ``O(n_beats * width * n_template)``
+simple steps instead of a sort per beat and column.
 
 The same templates refine the beat times (:func:`ppg_align_beats`): every pulse is
 shifted, with sub-sample resolution, to the lag that maximises its correlation with the
 template of its neighbours (a matched filter: Woody CD (1967), "Characterization of an
 adaptive filter for the analysis of variable latency neuroelectric signals", Med. Biol.
 Eng. 5:539-553). A single fiducial sample is disturbed by noise and by the ADC step
-(10-bit monitors); the whole pulse shape averages both out, which matters for RMSSD,
-where timing noise of standard deviation ``s`` adds about ``sqrt(6) s`` (the successive
-difference of an interval involves three beat times).
+(10-bit monitors); the pulse shape averages both out, which matters for RMSSD, where
+timing noise of standard deviation ``s`` adds about ``sqrt(6) s`` (the successive
+difference of an interval involves three beat times). The correlation that times the
+beat can be limited to part of the pulse (``timing_ibi``; the batch analysis uses
+:data:`TIMING_IBI`, foot to just past the peak), while the quality is always the
+correlation over the whole pulse window at the chosen lag.
 
 Per window, the quality is the share of beats whose correlation reaches the threshold,
 reduced by the share of intervals the artefact correction had to change:
@@ -42,7 +49,15 @@ from numba import njit
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
-__all__ = ["BEAT_QUALITY_MIN", "beat_quality", "ppg_align_beats", "window_quality"]
+__all__ = [
+    "BEAT_QUALITY_MIN",
+    "POST_IBI",
+    "PRE_IBI",
+    "TIMING_IBI",
+    "beat_quality",
+    "ppg_align_beats",
+    "window_quality",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +66,14 @@ IntArray = npt.NDArray[np.int64]
 #: Correlation from which a pulse counts as good (Orphanidou et al. 2015 use 0.86 for the
 #: mean over a window; a single pulse is allowed a little less).
 BEAT_QUALITY_MIN = 0.8
-#: Pulse window around the systolic peak, in median inter-beat intervals.
+#: Pulse window around the beat's fiducial point, in median inter-beat intervals.
 PRE_IBI = 0.3
 POST_IBI = 0.5
+#: The part of the pulse window that times a beat, (before, after) its fiducial point in
+#: median inter-beat intervals: around the steepest upstroke, from the foot to just past
+#: the systolic peak. The diastolic part, shaped by reflected waves that vary with blood
+#: pressure and breathing, is left out (see docs/VALIDATION.md for the comparison).
+TIMING_IBI: tuple[float, float] = (0.2, 0.3)
 
 
 @njit(cache=True)
@@ -97,31 +117,146 @@ def _corr(a: FloatArray, b: FloatArray) -> float:
 
 
 @njit(cache=True)
+def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
+    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
+    k = m
+    while k > 0 and buf[k - 1] > value:
+        buf[k] = buf[k - 1]
+        k -= 1
+    buf[k] = value
+    return m + 1
+
+
+@njit(cache=True)
+def _sorted_find(buf: FloatArray, m: int, value: float) -> int:
+    """Index of the first element of the sorted ``buf[:m]`` that is not below ``value``."""
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if buf[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
+    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
+    for k in range(_sorted_find(buf, m, value), m - 1):
+        buf[k] = buf[k + 1]
+    return m - 1
+
+
+@njit(cache=True)
+def _median_without(buf: FloatArray, m: int, value: float) -> float:
+    """Median of the sorted ``buf[:m]`` with one occurrence of ``value`` left out.
+
+    The same number as ``np.median`` of the remaining ``m - 1`` values (the mean of the
+    two middle ones for an even count).
+    """
+    # With ``value`` left out, rank ``k`` holds ``buf[k]`` below its first occurrence and
+    # ``buf[k + 1]`` from there on; ``buf[k] < value`` says which, without a search.
+    r = m - 1
+    k = r // 2
+    hi = float(buf[k] if buf[k] < value else buf[k + 1])
+    if r % 2 == 1:
+        return hi
+    k -= 1
+    lo = float(buf[k] if buf[k] < value else buf[k + 1])
+    return (lo + hi) / 2.0
+
+
+@njit(cache=True)
+def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
+    """Replace one occurrence of ``old`` (present) in the sorted ``buf[:m]`` by ``new``.
+
+    Only the values between the two positions move, on average a third of the window
+    rather than all of it for a removal followed by an insertion. A window holds a few
+    dozen values: a linear scan finds ``old`` faster than a branchy binary search.
+    """
+    k = 0
+    while buf[k] < old:
+        k += 1
+    if new > old:
+        while k + 1 < m and buf[k + 1] < new:
+            buf[k] = buf[k + 1]
+            k += 1
+    else:
+        while k > 0 and buf[k - 1] > new:
+            buf[k] = buf[k - 1]
+            k -= 1
+    buf[k] = new
+
+
+@njit(cache=True)
+def _templates_kernel(
+    pulses: FloatArray, half: int, first: int, width: int
+) -> tuple[FloatArray, IntArray]:
+    """Leave-one-out median templates: for each row, the column-wise median of the valid
+    rows within ``half`` places (itself excluded), over columns ``[first, first + width)``.
+
+    Rows whose first sample is NaN are invalid. Each column keeps its window of values
+    sorted while the window slides (the value that leaves is replaced by the one that
+    enters), so a template costs ``O(width * half)`` instead of ``width`` separate
+    medians. Returns the templates (NaN rows where a row is invalid or has no valid
+    neighbour) and each row's number of valid neighbours.
+    """
+    n = pulses.shape[0]
+    valid = np.empty(n, dtype=np.bool_)
+    for i in range(n):
+        valid[i] = not np.isnan(pulses[i, 0])
+    count = np.zeros(n, dtype=np.int64)
+    m = 0
+    for i in range(n):  # neighbours of row i: a window sum over the valid flags
+        if i == 0:
+            for j in range(min(n, half + 1)):
+                m += valid[j]
+        else:
+            if i + half < n:
+                m += valid[i + half]
+            if i - half - 1 >= 0:
+                m -= valid[i - half - 1]
+        count[i] = m - valid[i]
+    cols = np.empty((width, n))  # column-major copy: each sweep reads contiguously
+    for i in range(n):
+        for c in range(width):
+            cols[c, i] = pulses[i, first + c]
+    out = np.full((width, n), np.nan)
+    buf = np.empty(2 * half + 1)
+    for c in range(width):
+        col = cols[c]
+        m = 0
+        nxt = 0
+        for i in range(n):
+            gone = i - half - 1
+            come = i + half
+            if gone >= 0 and come < n and valid[gone] and valid[come]:
+                _sorted_replace(buf, m, col[gone], col[come])
+                nxt = come + 1
+            else:
+                while nxt < n and nxt <= come:
+                    if valid[nxt]:
+                        m = _sorted_insert(buf, m, col[nxt])
+                    nxt += 1
+                if gone >= 0 and valid[gone]:
+                    m = _sorted_remove(buf, m, col[gone])
+            if valid[i] and m > 1:
+                out[c, i] = _median_without(buf, m, col[i])
+    return out.T.copy(), count
+
+
+@njit(cache=True)
 def _beat_quality_kernel(pulses: FloatArray, half: int) -> FloatArray:
     """Correlation of each pulse with the median of up to ``2 * half`` neighbours."""
     n = pulses.shape[0]
     width = pulses.shape[1]
+    templates, count = _templates_kernel(pulses, half, 0, width)
     q = np.full(n, np.nan)
-    col = np.empty(2 * half)
-    template = np.empty(width)
     for i in range(n):
-        if np.isnan(pulses[i, 0]):
-            continue
-        lo = max(0, i - half)
-        hi = min(n, i + half + 1)
-        for k in range(width):
-            m = 0
-            for j in range(lo, hi):
-                if j != i and not np.isnan(pulses[j, 0]):
-                    col[m] = pulses[j, k]
-                    m += 1
-            if m == 0:
-                template[k] = np.nan
-            else:
-                template[k] = np.median(col[:m])
-        if np.isnan(template[0]):
-            continue
-        q[i] = _corr(pulses[i], template)
+        if count[i] > 0 and not np.isnan(pulses[i, 0]):
+            q[i] = _corr(pulses[i], templates[i])
     return q
 
 
@@ -186,41 +321,107 @@ def _sample_pulses_kernel(x: FloatArray, pos: FloatArray, first: int, width: int
 
 
 @njit(cache=True)
+def _centred(v: FloatArray, out: FloatArray) -> float:
+    """Write ``v`` minus its mean to ``out``; return the sum of squares of ``out``."""
+    n = v.shape[0]
+    mean = 0.0
+    for k in range(n):
+        mean += v[k]
+    mean /= n
+    ss = 0.0
+    for k in range(n):
+        out[k] = v[k] - mean
+        ss += out[k] * out[k]
+    return ss
+
+
+@njit(cache=True)
+def _corr_centred(a: FloatArray, tc: FloatArray, tss: float) -> float:
+    """Pearson correlation of ``a`` with an already centred ``tc`` (sum of squares ``tss``)."""
+    n = a.shape[0]
+    mean = 0.0
+    for k in range(n):
+        mean += a[k]
+    mean /= n
+    sab = 0.0
+    saa = 0.0
+    for k in range(n):
+        da = a[k] - mean
+        sab += da * tc[k]
+        saa += da * da
+    if saa <= 0.0 or tss <= 0.0:
+        return math.nan
+    return sab / math.sqrt(saa * tss)
+
+
+@njit(cache=True)
+def _lagged_corr(
+    row: FloatArray, first: int, width: int, tc: FloatArray, tss: float, out: FloatArray
+) -> None:
+    """``out[d]`` = Pearson correlation of ``row[d + first : d + first + width]`` with the
+    centred template ``tc`` (sum of squares ``tss``), for every lag ``d``.
+
+    The row is first centred on its own mean (so the one-pass variance below cannot lose
+    precision to a large offset); the segment sums then slide from one lag to the next.
+    """
+    mean = 0.0
+    for k in range(row.shape[0]):
+        mean += row[k]
+    mean /= row.shape[0]
+    s1 = 0.0
+    s2 = 0.0
+    for k in range(first, first + width):
+        v = row[k] - mean
+        s1 += v
+        s2 += v * v
+    for d in range(out.shape[0]):
+        if d > 0:
+            v_out = row[d + first - 1] - mean
+            v_in = row[d + first + width - 1] - mean
+            s1 += v_in - v_out
+            s2 += v_in * v_in - v_out * v_out
+        sab = 0.0
+        for k in range(width):
+            sab += (row[d + first + k] - mean) * tc[k]
+        saa = s2 - s1 * s1 / width
+        out[d] = sab / math.sqrt(saa * tss) if saa > 0.0 and tss > 0.0 else math.nan
+
+
+@njit(cache=True)
 def _align_kernel(
-    pulses: FloatArray, half: int, max_lag: int, min_neighbours: int
+    pulses: FloatArray,
+    half: int,
+    max_lag: int,
+    min_neighbours: int,
+    t_lo: int,
+    t_hi: int,
 ) -> tuple[FloatArray, FloatArray]:
-    """Lag (samples) and correlation that best match each pulse to its neighbours' template.
+    """Lag (samples) that best matches each pulse to its neighbours' template, and the
+    pulse's correlation with that template at the chosen lag.
 
     ``pulses`` rows are sampled ``max_lag`` samples wider than the template on each side.
     The template is the median of up to ``2 * half`` neighbouring rows (the pulse itself
-    excluded) over the central columns; the lag maximising the Pearson correlation is
-    refined by a parabola through the best integer lag and its neighbours.
+    excluded) over the central ``width`` columns. The lag maximises the Pearson
+    correlation over the template columns ``[t_lo, t_hi)`` (the timing part of the pulse)
+    and is refined by a parabola through the best integer lag and its neighbours; the
+    returned correlation is over all ``width`` columns at the best integer lag (the
+    pulse's quality).
     """
     n = pulses.shape[0]
     width = pulses.shape[1] - 2 * max_lag
+    tw = t_hi - t_lo
     lags = np.zeros(n)
     corr = np.full(n, np.nan)
-    col = np.empty(2 * half)
-    template = np.empty(width)
+    templates, count = _templates_kernel(pulses, half, max_lag, width)
+    full_c = np.empty(width)
+    part_c = np.empty(tw)
     c = np.empty(2 * max_lag + 1)
     for i in range(n):
-        if np.isnan(pulses[i, 0]):
+        if np.isnan(pulses[i, 0]) or count[i] < min_neighbours:
             continue
-        lo = max(0, i - half)
-        hi = min(n, i + half + 1)
-        m = 0
-        for k in range(width):
-            m = 0
-            for j in range(lo, hi):
-                if j != i and not np.isnan(pulses[j, 0]):
-                    col[m] = pulses[j, k + max_lag]
-                    m += 1
-            if m > 0:
-                template[k] = np.median(col[:m])
-        if m < min_neighbours:
-            continue
-        for d in range(2 * max_lag + 1):
-            c[d] = _corr(pulses[i, d : d + width], template)
+        full_ss = _centred(templates[i], full_c)
+        part_ss = _centred(templates[i, t_lo:t_hi], part_c)
+        _lagged_corr(pulses[i], t_lo, tw, part_c, part_ss, c)
         best = 0
         for d in range(1, 2 * max_lag + 1):
             if c[d] > c[best] or np.isnan(c[best]):
@@ -233,7 +434,7 @@ def _align_kernel(
             if denom < 0.0:
                 offset = min(0.5, max(-0.5, 0.5 * (c[best - 1] - c[best + 1]) / denom))
         lags[i] = best - max_lag + offset
-        corr[i] = c[best]
+        corr[i] = _corr_centred(pulses[i, best : best + width], full_c, full_ss)
     return lags, corr
 
 
@@ -244,6 +445,7 @@ def ppg_align_beats(
     *,
     n_template: int = 30,
     max_lag_s: float = 0.05,
+    timing_ibi: tuple[float, float] = (PRE_IBI, POST_IBI),
 ) -> tuple[FloatArray, FloatArray]:
     """Refine beat positions by aligning each pulse to its neighbours' median template.
 
@@ -254,26 +456,41 @@ def ppg_align_beats(
     fs_hz:
         Sampling rate in Hz.
     beats_samples:
-        Beat positions in samples (e.g. systolic peaks), increasing.
+        Beat positions in samples (a fiducial point of each pulse, e.g. the steepest
+        upstroke from :func:`heartsong.dsp.peaks.ppg_max_upslope`), increasing.
     n_template:
         Neighbouring pulses (half before, half after) in each template.
     max_lag_s:
         Largest shift applied to a beat, in seconds.
+    timing_ibi:
+        The part of the pulse window that times the beat, as (before, after) the beat
+        position in median inter-beat intervals; at most the pulse window
+        (``PRE_IBI``, ``POST_IBI``). :data:`TIMING_IBI` (foot to just past the systolic
+        peak) is what the batch analysis uses.
 
     Returns
     -------
     tuple of FloatArray
-        The aligned positions in samples, and each beat's correlation with its template at
-        the chosen lag in [-1, 1] (NaN where the pulse window leaves the signal or fewer
-        than 3 neighbours exist; such beats keep their position).
+        The aligned positions in samples, and each beat's correlation in [-1, 1] with its
+        template over the whole pulse window at the chosen lag, its quality (NaN where
+        the pulse window leaves the signal or fewer than 3 neighbours exist; such beats
+        keep their position).
     """
     x, peaks = _check_inputs(x_filtered, fs_hz, beats_samples, n_template)
+    before, after = timing_ibi
+    if not (0.0 < before <= PRE_IBI and 0.0 < after <= POST_IBI):
+        raise InputDataError(
+            "timing_ibi", f"(before, after) within (0, {PRE_IBI}] x (0, {POST_IBI}]", timing_ibi
+        )
     if peaks.size < 4:
         return peaks.copy(), np.full(peaks.size, np.nan)
     pre, post = _pulse_span(peaks)
+    ibi = float(np.median(np.diff(peaks)))
+    t_lo = max(0, pre - max(1, round(before * ibi)))
+    t_hi = min(pre + post + 1, pre + max(1, round(after * ibi)) + 1)
     max_lag = max(1, round(max_lag_s * fs_hz))
     pulses = _sample_pulses_kernel(x, peaks, -pre - max_lag, pre + post + 1 + 2 * max_lag)
-    lags, corr = _align_kernel(pulses, max(1, n_template // 2), max_lag, 3)
+    lags, corr = _align_kernel(pulses, max(1, n_template // 2), max_lag, 3, t_lo, t_hi)
     aligned: FloatArray = peaks + lags
     if np.any(np.diff(aligned) <= 0.0):
         logger.debug("template alignment would reorder beats; keeping the input positions")

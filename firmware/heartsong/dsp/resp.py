@@ -70,9 +70,11 @@ __all__ = [
     "RESP_BAND_HZ",
     "RespEstimate",
     "fuse_resp",
+    "fused_resp_estimate",
     "ppg_pulse_features",
     "resp_estimates",
     "resp_from_psd",
+    "resp_from_psds",
     "resp_from_spectrum",
     "resp_rate",
     "resp_rate_from_ppg",
@@ -315,18 +317,25 @@ def _resp_peak_kernel(
     return f_peak, near / total
 
 
+@njit(cache=True)
+def _band_top(n_used: int, span_s: float) -> float:
+    """Top of the breathing band for beats ``n_used`` over ``span_s`` s (90 % of their
+    Nyquist rate, at most 0.5 Hz), Hz."""
+    high: float = RESP_BAND_HZ[1]
+    if n_used > 1 and span_s > 0.0:
+        high = min(high, _NYQUIST_FRACTION * 0.5 * (n_used - 1) / span_s)
+    return high
+
+
 def _estimate(
     psd: FloatArray, df_hz: float, n_used: int, span_s: float, source: str
 ) -> RespEstimate:
     """Breathing-rate estimate from one density row (see :func:`resp_from_spectrum`)."""
-    high = RESP_BAND_HZ[1]
-    if n_used > 1 and span_s > 0.0:
-        high = min(high, _NYQUIST_FRACTION * 0.5 * (n_used - 1) / span_s)
     f_peak, quality = _resp_peak_kernel(
         psd,
         df_hz,
         RESP_BAND_HZ[0],
-        high,
+        _band_top(n_used, span_s),
         PEAK_HALF_WIDTH_HZ,
         MAYER_LIMIT_HZ,
         MAYER_HF_RATIO,
@@ -449,6 +458,194 @@ def resp_estimates(
     return [_estimate(psds[j], df, n_used, span, src) for j, src in enumerate(sources)]
 
 
+@njit(cache=True)
+def _fuse_kernel(
+    rates: FloatArray, qualities: FloatArray, min_quality: float, max_spread: float
+) -> tuple[float, float, int, int, int]:
+    """Karlen et al. (2013) fusion of per-source estimates (NaN rate: none).
+
+    Returns ``(rate, mean quality, code, kept, best)``: ``code`` 0 fused, 1 none good
+    enough (``best`` indexes the best rated one, -1 when none is rated), 2 the kept ones
+    disagree; ``kept`` has bit ``j`` set for each estimate used.
+    """
+    n_kept = 0
+    kept = 0
+    total = 0.0
+    weight = 0.0
+    weighted = 0.0
+    best = -1
+    for j in range(rates.shape[0]):
+        r = rates[j]
+        if r != r:
+            continue
+        if best < 0 or qualities[j] > qualities[best]:
+            best = j
+        if qualities[j] >= min_quality:
+            kept |= 1 << j
+            n_kept += 1
+            total += r
+            weight += qualities[j]
+            weighted += r * qualities[j]
+    if n_kept == 0:
+        return math.nan, 0.0, 1, 0, best
+    mean = total / n_kept
+    ss = 0.0
+    for j in range(rates.shape[0]):
+        if kept >> j & 1:
+            ss += (rates[j] - mean) ** 2
+    if math.sqrt(ss / n_kept) > max_spread:  # population sd
+        return math.nan, 0.0, 2, kept, best
+    return weighted / weight, weight / n_kept, 0, kept, best
+
+
+@njit(cache=True)
+def _resp_rows_kernel(
+    psds: FloatArray,
+    df_hz: float,
+    low_hz: float,
+    high_hz: float,
+    half_width_hz: float,
+    mayer_hz: float,
+    hf_ratio: float,
+    harmonic_tol_hz: float,
+    min_quality: float,
+    max_spread: float,
+    rates: FloatArray,
+    qualities: FloatArray,
+) -> tuple[float, float, int, int, int]:
+    """Breathing peak of every density row, then their fusion (see ``_fuse_kernel``).
+
+    ``rates`` (breaths/min, NaN without a peak) and ``qualities`` (as
+    ``_resp_peak_kernel``: -1 for no power) receive the per-row estimates.
+    """
+    for j in range(psds.shape[0]):
+        f_peak, q = _resp_peak_kernel(
+            psds[j], df_hz, low_hz, high_hz, half_width_hz, mayer_hz, hf_ratio, harmonic_tol_hz
+        )
+        rates[j] = 60.0 * f_peak
+        qualities[j] = q
+    return _fuse_kernel(rates, qualities, min_quality, max_spread)
+
+
+def _fused(
+    rate: float,
+    quality: float,
+    code: int,
+    kept: int,
+    best: int,
+    sources: Sequence[str],
+    rates: Sequence[float],
+    qualities: Sequence[float],
+    reasons: Sequence[str],
+    min_quality: float,
+) -> RespEstimate:
+    """The fusion kernel's verdict as a :class:`RespEstimate` with its reason."""
+    names = [src for j, src in enumerate(sources) if kept >> j & 1]
+    if code == 0:
+        return RespEstimate(float(rate), float(quality), "+".join(names))
+    if code == 2:
+        listed = ", ".join(
+            f"{src} {rates[j]:.1f}" for j, src in enumerate(sources) if kept >> j & 1
+        )
+        return _none("+".join(names), f"breathing estimates disagree ({listed} breaths/min)")
+    if best >= 0:
+        return _none(
+            sources[best],
+            f"no clear breathing peak: quality {qualities[best]:.2f} < {min_quality:.2f}",
+        )
+    given = [r for r in reasons if r]
+    return _none("", given[0] if given else "no breathing estimate")
+
+
+def resp_from_psds(
+    psds: FloatArray, df_hz: float, n_used: int, span_s: float, sources: Sequence[str]
+) -> RespEstimate:
+    """Return the fused breathing rate of one window from :func:`resp_window_psds`.
+
+    The estimate of every row (:func:`resp_from_psd`) fused as :func:`fuse_resp` does,
+    in one kernel call.
+
+    Parameters
+    ----------
+    psds:
+        Densities, one row per series, on ``df_hz * (1, 2, ...)``.
+    df_hz:
+        Grid step in Hz.
+    n_used, span_s:
+        Beats used and their span in seconds (they set the band's Nyquist limit).
+    sources:
+        The name of each row (``"rsa"``, ``"ppg_am"``, ``"ppg_bw"``).
+
+    Returns
+    -------
+    RespEstimate
+        The fused rate in breaths per minute, or no rate and the reason.
+    """
+    k = psds.shape[0]
+    rates = np.empty(k)
+    qualities = np.empty(k)
+    rate, quality, code, kept, best = _resp_rows_kernel(
+        psds,
+        df_hz,
+        RESP_BAND_HZ[0],
+        _band_top(n_used, span_s),
+        PEAK_HALF_WIDTH_HZ,
+        MAYER_LIMIT_HZ,
+        MAYER_HF_RATIO,
+        HARMONIC_TOL_HZ,
+        MIN_QUALITY,
+        MAX_SPREAD_BPM,
+        rates,
+        qualities,
+    )
+    return fused_resp_estimate(rate, quality, code, kept, best, rates, qualities, sources)
+
+
+def fused_resp_estimate(
+    rate: float,
+    quality: float,
+    code: int,
+    kept: int,
+    best: int,
+    rates: FloatArray,
+    qualities: FloatArray,
+    sources: Sequence[str],
+) -> RespEstimate:
+    """The verdict of the row estimation and fusion kernel as a :class:`RespEstimate`.
+
+    ``rate``, ``quality``, ``code``, ``kept`` and ``best`` are what the fusion returns
+    (see :func:`resp_from_psds`); ``rates`` (breaths/min, NaN without a peak) and
+    ``qualities`` (-1 for a row without power) are the per-row estimates, ``sources``
+    their names. The reason, when there is no rate, is the one :func:`fuse_resp` gives.
+    """
+    if code == 0:
+        names = [src for j, src in enumerate(sources) if kept >> j & 1]
+        return RespEstimate(float(rate), float(quality), "+".join(names))
+    k = len(sources)
+    reasons = [
+        ""
+        if rates[j] == rates[j]
+        else (
+            "no power in the breathing band"
+            if qualities[j] < 0.0
+            else "samples too sparse for the breathing band"
+        )
+        for j in range(k)
+    ]
+    return _fused(
+        rate,
+        quality,
+        code,
+        kept,
+        best,
+        sources,
+        rates[:k].tolist(),
+        qualities[:k].tolist(),
+        reasons,
+        MIN_QUALITY,
+    )
+
+
 def fuse_resp(
     estimates: Sequence[RespEstimate],
     *,
@@ -472,28 +669,21 @@ def fuse_resp(
         The quality-weighted mean of the kept rates; no rate when none is kept (the
         reason names the best candidate) or when they disagree.
     """
-    kept = [e for e in estimates if e.valid and e.quality >= min_quality]
-    if not kept:
-        rated = [e for e in estimates if e.valid]
-        if rated:
-            best = max(rated, key=lambda e: e.quality)
-            return _none(
-                best.source,
-                f"no clear breathing peak: quality {best.quality:.2f} < {min_quality:.2f}",
-            )
-        reasons = [e.reason for e in estimates if e.reason]
-        return _none("", reasons[0] if reasons else "no breathing estimate")
-    # A handful of floats: plain Python is cheaper than NumPy here.
-    n = len(kept)
-    mean = sum(e.rate_bpm for e in kept) / n
-    spread = math.sqrt(sum((e.rate_bpm - mean) ** 2 for e in kept) / n)  # population sd
-    source = "+".join(e.source for e in kept)
-    if spread > max_spread_bpm:
-        listed = ", ".join(f"{e.source} {e.rate_bpm:.1f}" for e in kept)
-        return _none(source, f"breathing estimates disagree ({listed} breaths/min)")
-    weight = sum(e.quality for e in kept)
-    rate = sum(e.rate_bpm * e.quality for e in kept) / weight
-    return RespEstimate(rate, weight / n, source)
+    rates = np.array([e.rate_bpm for e in estimates], dtype=np.float64)
+    qualities = np.array([e.quality for e in estimates], dtype=np.float64)
+    rate, quality, code, kept, best = _fuse_kernel(rates, qualities, min_quality, max_spread_bpm)
+    return _fused(
+        rate,
+        quality,
+        code,
+        kept,
+        best,
+        [e.source for e in estimates],
+        rates.tolist(),
+        qualities.tolist(),
+        [e.reason for e in estimates],
+        min_quality,
+    )
 
 
 def _check(

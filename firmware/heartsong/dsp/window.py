@@ -19,26 +19,48 @@ of a window up to 96 s long also leave out beats whose features are unknown (one
 periodograms serves both). Gaps longer than 3 s start a new segment for spectral
 detrending (:func:`heartsong.dsp.hrv_freq.segments_from_holes`).
 
-The streaming pipeline calls this every few seconds, so the statistics run in a few
-kernel calls (the time-domain ones are the kernels of :mod:`heartsong.dsp.hrv_time` and
-:mod:`heartsong.dsp.hrv_nonlinear`) rather than in many small NumPy calls.
+Cost. The streaming pipeline calls this every few seconds, next to an audio synthesiser,
+so everything but LF/HF runs in one kernel call (:func:`_window_kernel`), which calls
+the kernels of the modules named above; Python only turns its numbers into reasons.
+numba's cache watches a kernel's own file only, so a cached kernel of this module could
+keep an old copy of a kernel it calls from another file: a digest of those files is
+frozen into :func:`_compiled_sources_digest_kernel` when this module's kernels are
+compiled, and when it no longer matches the files, they are recompiled
+(:func:`_refresh_stale_kernels`, run at import).
 """
 
 from __future__ import annotations
 
+import importlib
+import logging
 import math
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from heartsong.dsp.coherence import COHERENCE_WINDOW_S, coherence_from_psd, hrv_coherence
+from heartsong.dsp.coherence import (
+    COHERENCE_PEAK_BAND_HZ,
+    COHERENCE_PEAK_HALF_WIDTH_HZ,
+    COHERENCE_TOTAL_BAND_HZ,
+    COHERENCE_WINDOW_S,
+    _coherence_kernel,
+    hrv_coherence,
+)
 from heartsong.dsp.coherence import MIN_COVERAGE_S as COHERENCE_MIN_COVERAGE_S
 from heartsong.dsp.hrv_freq import (
+    MIN_SEGMENT_SAMPLES,
     MIN_SPAN_LF_S,
     SPAN_TOLERANCE,
-    hrv_frequency,
+    _psd_kernel,
+    _segments_kernel,
+    hrv_lf_hf,
     segments_from_holes,
 )
 from heartsong.dsp.hrv_nonlinear import _poincare_kernel
@@ -50,16 +72,26 @@ from heartsong.dsp.hrv_time import (
     _sdnn_kernel,
 )
 from heartsong.dsp.resp import (
-    RespEstimate,
-    fuse_resp,
-    resp_from_psd,
+    HARMONIC_TOL_HZ,
+    MAX_SPREAD_BPM,
+    MAYER_HF_RATIO,
+    MAYER_LIMIT_HZ,
+    MIN_QUALITY,
+    PEAK_HALF_WIDTH_HZ,
+    RESP_BAND_HZ,
+    _band_top,
+    _resp_rows_kernel,
+    fused_resp_estimate,
     resp_rate,
-    resp_window_psds,
 )
+from heartsong.dsp.resp import MIN_COVERAGE_S as RESP_MIN_COVERAGE_S
+from heartsong.dsp.resp import OVERSAMPLE as RESP_OVERSAMPLE
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
 __all__ = ["WINDOW_METRIC_NAMES", "WindowMetrics", "WindowRules", "window_metrics"]
+
+logger = logging.getLogger(__name__)
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -81,6 +113,29 @@ _TIME_NAMES = ("hr_bpm", "rmssd_ms", "sdnn_ms", "pnn50_pct", "sd1_ms", "sd2_ms")
 _DIFF_NAMES = ("rmssd_ms", "pnn50_pct", "sd1_ms", "sd2_ms")
 _FREQ_NAMES = ("lf_hf", "resp_rate_bpm", "coherence")
 _RESP_SOURCES = ("rsa", "ppg_am", "ppg_bw")
+#: Longest hole (seconds) a spectral segment bridges (see ``segments_from_holes``).
+_MAX_HOLE_S = 3.0
+#: Spans up to this many coherence windows get one set of periodograms.
+_SHORT_SPAN_WINDOWS = 1.5
+_NO_SERIES = np.zeros(0)
+
+# Fields of the window kernel's output vector.
+_O_HR, _O_RMSSD, _O_SDNN, _O_PNN, _O_SD1, _O_SD2 = 0, 1, 2, 3, 4, 5
+_O_N_CLEAN, _O_COVERED, _O_N_DIFFS, _O_TIME = 6, 7, 8, 9
+_O_RESP, _O_RESP_Q, _O_RESP_CODE, _O_KEPT, _O_BEST, _O_COH, _O_LONG = (
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+)
+_O_RATES, _O_QUALITIES = 17, 20  # per-source breathing estimates (3 each)
+_N_OUT = 23
+# Time-domain verdicts, and breathing verdicts beyond those of the fusion (0 to 2).
+_TIME_OK, _TIME_FEW_BEATS, _TIME_LOW_COVERAGE, _TIME_FEW_DIFFS = 0, 1, 2, 3
+_RESP_FEW_SECONDS, _RESP_FEW_BEATS = 4, 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +164,23 @@ class WindowRules:
             raise InputDataError("min_diffs", "at least 2", self.min_diffs)
         if not 0.0 <= self.min_coverage <= 1.0:
             raise InputDataError("min_coverage", "a fraction in [0, 1]", self.min_coverage)
+
+
+_DEFAULT_RULES = WindowRules()
+
+#: The metrics of a window in the field order of :class:`WindowMetrics`, ``hr_bpm`` to
+#: ``coherence`` (None where not measured).
+WindowValues = tuple[
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+    float | None,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,10 +224,6 @@ class WindowMetrics:
         return out
 
 
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
 @njit(cache=True)
 def _scan_beats_kernel(t: FloatArray, nn: FloatArray) -> int:
     """0 when valid; 1 when ``t`` is not finite and increasing; 2 when an ``nn`` is <= 0/inf."""
@@ -171,25 +239,218 @@ def _scan_beats_kernel(t: FloatArray, nn: FloatArray) -> int:
 @njit(cache=True)
 def _compact_kernel(
     nn: FloatArray, valid_diff: BoolArray, clean: FloatArray, pairs: BoolArray
-) -> tuple[int, float]:
+) -> tuple[int, float, int]:
     """Copy the finite ``nn`` to the front of ``clean`` and mark their successive pairs.
 
     A pair counts when both beats are adjacent in the input and the later one's
-    ``valid_diff`` allows it. Returns the number of clean intervals and their sum (ms).
+    ``valid_diff`` allows it. Returns the number of clean intervals, their sum (ms) and
+    the number of pairs.
     """
     m = 0
     last = -2
     total = 0.0
+    n_pairs = 0
     for i in range(nn.shape[0]):
         v = nn[i]
         if v == v:
             if m > 0:
-                pairs[m - 1] = last == i - 1 and valid_diff[i]
+                ok = last == i - 1 and valid_diff[i]
+                pairs[m - 1] = ok
+                n_pairs += ok
             clean[m] = v
             total += v
             m += 1
             last = i
-    return m, total
+    return m, total, n_pairs
+
+
+@njit(cache=True)
+def _finite_sum_kernel(x: FloatArray) -> float:
+    """Sum of the finite values of ``x``."""
+    total = 0.0
+    for v in x:
+        if math.isfinite(v):
+            total += v
+    return total
+
+
+@njit(cache=True)
+def _window_kernel(
+    t: FloatArray,
+    nn: FloatArray,
+    vd: BoolArray,
+    amplitude: FloatArray,
+    baseline: FloatArray,
+    first: int,
+    lo: int,
+    hi: int,
+    window_s: float,
+    min_clean: int,
+    min_coverage: float,
+    min_diffs: int,
+    freq: bool,
+    out: FloatArray,
+) -> int:
+    """Time domain, breathing rate and coherence of the beats in rows ``[lo, hi)``.
+
+    Rows ``[first, hi)`` are checked (times finite and increasing, intervals positive).
+
+    ``amplitude`` and ``baseline`` are empty without PPG features. Fills ``out`` (see the
+    ``_O_*`` fields; NaN where not measured, with the verdict codes that say why),
+    including the per-source breathing estimates (rates in breaths/min from
+    ``out[_O_RATES]``, their qualities from ``out[_O_QUALITIES]``). A window longer than
+    1.5 coherence windows is flagged (``out[_O_LONG]``) for the windowed estimators
+    instead. Returns 0, or 1 / 2 when the times / intervals are invalid (see
+    ``_scan_beats_kernel``).
+    """
+    code = _scan_beats_kernel(t[first:hi], nn[first:hi])
+    if code != 0:
+        return code
+    for k in range(out.shape[0]):
+        out[k] = math.nan
+    w_nn = nn[lo:hi]
+    w_vd = vd[lo:hi]
+    n = hi - lo
+    clean = np.empty(n)
+    pairs = np.empty(max(n - 1, 0), dtype=np.bool_)
+    n_clean, total_ms, n_diffs = _compact_kernel(w_nn, w_vd, clean, pairs)
+    covered_s = total_ms / 1000.0
+    out[_O_N_CLEAN] = n_clean
+    out[_O_COVERED] = covered_s
+    out[_O_N_DIFFS] = n_diffs
+    out[_O_LONG] = 0.0
+    if n_clean < min_clean:
+        out[_O_TIME] = _TIME_FEW_BEATS
+    elif covered_s / window_s < min_coverage:
+        out[_O_TIME] = _TIME_LOW_COVERAGE
+    else:
+        c = clean[:n_clean]
+        out[_O_HR] = 60000.0 / _mean_kernel(c)
+        out[_O_SDNN] = _sdnn_kernel(c)
+        if n_diffs < min_diffs:
+            out[_O_TIME] = _TIME_FEW_DIFFS
+        else:
+            out[_O_TIME] = _TIME_OK
+            p = pairs[: n_clean - 1]
+            sd1, sd2, _ = _poincare_kernel(c, p)
+            out[_O_RMSSD] = _rmssd_kernel(c, p)
+            out[_O_PNN] = _pnn_kernel(c, p, PNN_THRESHOLD_MS)
+            out[_O_SD1] = sd1
+            out[_O_SD2] = sd2
+    if not freq:
+        return 0
+    w_t = t[lo:hi]
+    span = w_t[n - 1] - w_t[0] if n > 1 else 0.0
+    if span > _SHORT_SPAN_WINDOWS * COHERENCE_WINDOW_S:
+        out[_O_LONG] = 1.0
+        return 0
+    # Breathing rate and coherence from one set of periodograms (the rules of
+    # heartsong.dsp.resp.resp_window_psds): the NN row, and the PPG rows if given.
+    if covered_s < RESP_MIN_COVERAGE_S:
+        out[_O_RESP_CODE] = _RESP_FEW_SECONDS
+        return 0
+    if n < 6:
+        out[_O_RESP_CODE] = _RESP_FEW_BEATS
+        return 0
+    rows = 3 if amplitude.shape[0] == t.shape[0] else 1
+    ys = np.empty((rows, n))
+    for i in range(n):
+        ys[0, i] = w_nn[i]
+    if rows == 3:
+        for i in range(n):
+            ys[1, i] = amplitude[lo + i]
+            ys[2, i] = baseline[lo + i]
+    seg = np.empty(n, dtype=np.int64)
+    _segments_kernel(w_t, w_vd, _MAX_HOLE_S, seg)
+    df = 1.0 / (RESP_OVERSAMPLE * span)
+    # Up to the top of the breathing band and a point beyond (the peak's parabola); the
+    # coherence bands end below it. (resp_window_psds goes to 0.55 Hz: same values.)
+    n_freq = max(3, math.floor(RESP_BAND_HZ[1] / df + 1e-9) + 2)
+    psds = np.empty((rows, n_freq))
+    n_used, used_span = _psd_kernel(w_t, ys, seg, MIN_SEGMENT_SAMPLES, df, 0, psds)
+    if n_used < 6:
+        out[_O_RESP_CODE] = _RESP_FEW_BEATS
+        return 0
+    rate, quality, fused, kept, best = _resp_rows_kernel(
+        psds,
+        df,
+        RESP_BAND_HZ[0],
+        _band_top(n_used, used_span),
+        PEAK_HALF_WIDTH_HZ,
+        MAYER_LIMIT_HZ,
+        MAYER_HF_RATIO,
+        HARMONIC_TOL_HZ,
+        MIN_QUALITY,
+        MAX_SPREAD_BPM,
+        out[_O_RATES : _O_RATES + rows],
+        out[_O_QUALITIES : _O_QUALITIES + rows],
+    )
+    out[_O_RESP] = rate
+    out[_O_RESP_Q] = quality
+    out[_O_RESP_CODE] = fused
+    out[_O_KEPT] = kept
+    out[_O_BEST] = best
+    if covered_s >= COHERENCE_MIN_COVERAGE_S:
+        out[_O_COH] = _coherence_kernel(
+            psds[0],
+            df,
+            COHERENCE_PEAK_BAND_HZ[0],
+            COHERENCE_PEAK_BAND_HZ[1],
+            COHERENCE_PEAK_HALF_WIDTH_HZ,
+            COHERENCE_TOTAL_BAND_HZ[0],
+            COHERENCE_TOTAL_BAND_HZ[1],
+        )
+    return 0
+
+
+# -- keeping numba's cache honest about the kernels called from other files ------------
+
+#: The modules whose kernels (and constants) the kernels of this module use.
+_KERNEL_SOURCES: tuple[ModuleType, ...] = tuple(
+    importlib.import_module(f"heartsong.dsp.{name}")
+    for name in ("hrv_time", "hrv_nonlinear", "hrv_freq", "resp", "coherence")
+)
+
+
+def _sources_digest(modules: Sequence[ModuleType]) -> int:
+    """CRC-32 of the source files of ``modules`` (0 when one cannot be read)."""
+    crc = 0
+    for module in modules:
+        try:
+            crc = zlib.crc32(Path(str(module.__file__)).read_bytes(), crc)
+        except OSError:
+            return 0
+    return crc
+
+
+_SOURCES_DIGEST = _sources_digest(_KERNEL_SOURCES)
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of ``_KERNEL_SOURCES`` when this module's kernels were compiled (numba
+    freezes globals at compilation, and the cache keeps the frozen value)."""
+    return _SOURCES_DIGEST
+
+
+def _refresh_stale_kernels(
+    current: int, compiled: Callable[[], int], kernels: Sequence[Any]
+) -> bool:
+    """Recompile ``kernels`` (which flushes their cache) when ``compiled()`` differs from
+    the ``current`` digest of the files they call into; True when that happened."""
+    if compiled() == current:
+        return False
+    logger.info("DSP kernel sources changed since numba cached them: recompiling")
+    for kernel in kernels:
+        kernel.recompile()
+    return True
+
+
+_refresh_stale_kernels(
+    _SOURCES_DIGEST,
+    _compiled_sources_digest_kernel,
+    (_window_kernel, _compiled_sources_digest_kernel),
+)
 
 
 def _check_inputs(
@@ -206,11 +467,6 @@ def _check_inputs(
         raise InputDataError(
             "valid_diff", f"a boolean array of shape {t.shape}", (vd.dtype, vd.shape)
         )
-    code = _scan_beats_kernel(t, nn)
-    if code == 1:
-        raise InputDataError("beat_t_s", "finite, increasing beat times in seconds")
-    if code == 2:
-        raise InputDataError("nn_ms", "positive NN intervals in ms (NaN for rejected beats)")
     return t, nn, vd
 
 
@@ -223,126 +479,108 @@ def _optional_series(values: npt.ArrayLike | None, name: str, n: int) -> FloatAr
     return arr
 
 
-def _time_domain(
-    nn: FloatArray, vd: BoolArray, window_s: float, rules: WindowRules
-) -> tuple[dict[str, float | None], dict[str, str], float]:
-    """Time-domain and Poincare metrics of the beats of one window, and their coverage (s)."""
-    values: dict[str, float | None] = dict.fromkeys(_TIME_NAMES)
-    clean = np.empty(nn.shape[0])
-    pairs = np.zeros(max(nn.shape[0] - 1, 0), dtype=np.bool_)
-    n_clean, total_ms = _compact_kernel(nn, vd, clean, pairs)
-    covered_s = float(total_ms) / 1000.0
-    coverage = covered_s / window_s
-    problem = ""
-    if n_clean < rules.min_clean_intervals:
-        problem = f"too few clean beats: {n_clean} < {rules.min_clean_intervals}"
-    elif coverage < rules.min_coverage:
+def _time_reasons(
+    out: Sequence[float], rules: WindowRules, window_s: float, reasons: dict[str, str]
+) -> None:
+    """Why the time-domain values of the kernel's ``out`` are missing, if they are."""
+    verdict = out[_O_TIME]
+    if verdict == _TIME_FEW_BEATS:
+        problem = f"too few clean beats: {int(out[_O_N_CLEAN])} < {rules.min_clean_intervals}"
+        reasons.update(dict.fromkeys(_TIME_NAMES, problem))
+    elif verdict == _TIME_LOW_COVERAGE:
+        coverage = out[_O_COVERED] / window_s
         problem = (
             f"clean beats cover too little of the window: {coverage:.0%} < {rules.min_coverage:.0%}"
         )
-    if problem:
-        return values, dict.fromkeys(_TIME_NAMES, problem), covered_s
-    # The kernels of hrv_time and hrv_nonlinear, called from here rather than from a
-    # kernel of this module: numba's cache would not notice a change in their files.
-    c = clean[:n_clean]
-    p = pairs[: max(n_clean - 1, 0)]
-    values["hr_bpm"] = 60000.0 / float(_mean_kernel(c))
-    values["sdnn_ms"] = float(_sdnn_kernel(c))
-    n_diffs = int(np.count_nonzero(p))
-    if n_diffs < rules.min_diffs:
-        short = f"too few successive differences: {n_diffs} < {rules.min_diffs}"
-        return values, dict.fromkeys(_DIFF_NAMES, short), covered_s
-    sd1, sd2, _ = _poincare_kernel(c, p)
-    values["rmssd_ms"] = float(_rmssd_kernel(c, p))
-    values["pnn50_pct"] = float(_pnn_kernel(c, p, PNN_THRESHOLD_MS))
-    values["sd1_ms"] = float(sd1)
-    values["sd2_ms"] = float(sd2)
-    return values, {}, covered_s
+        reasons.update(dict.fromkeys(_TIME_NAMES, problem))
+    elif verdict == _TIME_FEW_DIFFS:
+        problem = f"too few successive differences: {int(out[_O_N_DIFFS])} < {rules.min_diffs}"
+        reasons.update(dict.fromkeys(_DIFF_NAMES, problem))
 
 
-@njit(cache=True)
-def _finite_sum_kernel(x: FloatArray) -> float:
-    """Sum of the finite values of ``x``."""
-    total = 0.0
-    for v in x:
-        if math.isfinite(v):
-            total += v
-    return total
-
-
-def _lf_hf(
-    t: FloatArray, nn: FloatArray, vd: BoolArray, coverage_s: float
-) -> tuple[float | None, str]:
-    """LF/HF of the beats of the frequency window (``coverage_s`` of intervals), or why not."""
-    needed = (1.0 - SPAN_TOLERANCE) * MIN_SPAN_LF_S
-    if coverage_s < needed:
-        return None, (
-            f"clean beats cover too little for LF/HF: {coverage_s:.0f} s < {needed:.0f} s"
+def _short_freq_verdict(
+    out: Sequence[float], out_array: FloatArray, n_rows: int, reasons: dict[str, str]
+) -> tuple[float, float]:
+    """Breathing rate and coherence from the kernel's output (as floats and as the array
+    holding the per-source estimates), reasons where missing."""
+    covered_s = out[_O_COVERED]
+    code = int(out[_O_RESP_CODE])
+    rate = math.nan
+    if code == 0:
+        rate = out[_O_RESP]
+    elif code == _RESP_FEW_SECONDS:
+        reasons["resp_rate_bpm"] = (
+            f"too little signal for a breathing rate: {covered_s:.0f} s "
+            f"< {RESP_MIN_COVERAGE_S:.0f} s"
         )
-    freq = hrv_frequency(t, nn, segments_from_holes(t, nn, vd))
-    if not math.isfinite(freq.lf_hf):
-        return None, "no high-frequency power to divide by"
-    return freq.lf_hf, ""
+    elif code == _RESP_FEW_BEATS:
+        reasons["resp_rate_bpm"] = "too few beats for a breathing rate"
+    else:
+        resp = fused_resp_estimate(
+            out[_O_RESP],
+            out[_O_RESP_Q],
+            code,
+            int(out[_O_KEPT]),
+            int(out[_O_BEST]),
+            out_array[_O_RATES : _O_RATES + n_rows],
+            out_array[_O_QUALITIES : _O_QUALITIES + n_rows],
+            _RESP_SOURCES[:n_rows],
+        )
+        if resp.valid:
+            rate = resp.rate_bpm
+        else:
+            reasons["resp_rate_bpm"] = resp.reason
+    score = out[_O_COH]
+    if not math.isfinite(score):
+        _coherence_reason(score, covered_s, reasons)
+    return rate, score
 
 
-def _short_freq(
+def _coherence_reason(score: float, covered_s: float, reasons: dict[str, str]) -> None:
+    if math.isfinite(score):
+        return
+    if covered_s < COHERENCE_MIN_COVERAGE_S:
+        reasons["coherence"] = (
+            f"clean beats cover too little for coherence: {covered_s:.0f} s "
+            f"< {COHERENCE_MIN_COVERAGE_S:.0f} s"
+        )
+    else:
+        reasons["coherence"] = "no spectral power in the window"
+
+
+def _long_span_freq(
     t: FloatArray,
     nn: FloatArray,
     vd: BoolArray,
     amplitude: FloatArray | None,
     baseline: FloatArray | None,
-    coverage_s: float,
-) -> tuple[dict[str, float | None], dict[str, str]]:
-    """Breathing rate and coherence of the beats of one window (``coverage_s`` of intervals).
-
-    A beat enters only with a clean interval and, when PPG features are given, known
-    features (the pulse of a rejected beat is as unreliable as its interval). A window of
-    up to 1.5 coherence windows is analysed from one set of periodograms (the breathing
-    grid, 4 points per natural resolution up to 0.55 Hz, is the coherence grid extended,
-    so the NN row serves both); a longer span goes to the windowed estimators of
-    :mod:`heartsong.dsp.resp` and :mod:`heartsong.dsp.coherence`.
-    """
-    series = {"nn_ms": nn}
-    if amplitude is not None and baseline is not None:
-        series["amplitude"] = amplitude
-        series["baseline"] = baseline
-    seg = segments_from_holes(t, nn, vd)
-    span = float(t[-1] - t[0]) if t.shape[0] > 1 else 0.0
-    score = math.nan
-    if span > 1.5 * COHERENCE_WINDOW_S:
-        resp = resp_rate(t, nn, seg, amplitude=amplitude, baseline=baseline)
-        if coverage_s >= COHERENCE_MIN_COVERAGE_S:
-            score = hrv_coherence(t, nn, seg)
-    else:
-        got = resp_window_psds(t, series, seg, coverage_s=coverage_s)
-        if isinstance(got, str):
-            resp = RespEstimate(math.nan, 0.0, "", got)
-        else:
-            psds, df, n_used, used_span = got
-            resp = fuse_resp(
-                [
-                    resp_from_psd(psds[j], df, n_used, used_span, _RESP_SOURCES[j])
-                    for j in range(len(series))
-                ]
-            )
-            if coverage_s >= COHERENCE_MIN_COVERAGE_S:
-                score = coherence_from_psd(psds[0], df)
-    values: dict[str, float | None] = {"resp_rate_bpm": None, "coherence": None}
-    reasons: dict[str, str] = {}
-    if resp.valid:
-        values["resp_rate_bpm"] = resp.rate_bpm
-    else:
+    covered_s: float,
+    reasons: dict[str, str],
+) -> tuple[float, float]:
+    """Breathing rate and coherence of a span longer than 1.5 coherence windows, from the
+    windowed estimators of :mod:`heartsong.dsp.resp` and :mod:`heartsong.dsp.coherence`."""
+    seg = segments_from_holes(t, nn, vd, _MAX_HOLE_S)
+    resp = resp_rate(t, nn, seg, amplitude=amplitude, baseline=baseline)
+    if not resp.valid:
         reasons["resp_rate_bpm"] = resp.reason
-    if math.isfinite(score):
-        values["coherence"] = score
-    elif coverage_s < COHERENCE_MIN_COVERAGE_S:
-        reasons["coherence"] = (
-            f"clean beats cover too little for coherence: {coverage_s:.0f} s "
-            f"< {COHERENCE_MIN_COVERAGE_S:.0f} s"
+    score = hrv_coherence(t, nn, seg) if covered_s >= COHERENCE_MIN_COVERAGE_S else math.nan
+    _coherence_reason(score, covered_s, reasons)
+    return resp.rate_bpm, score
+
+
+def _lf_hf(t: FloatArray, nn: FloatArray, vd: BoolArray, coverage_s: float) -> tuple[float, str]:
+    """LF/HF of the beats of the frequency window (``coverage_s`` of intervals), or why not."""
+    needed = (1.0 - SPAN_TOLERANCE) * MIN_SPAN_LF_S
+    if coverage_s < needed:
+        return math.nan, (
+            f"clean beats cover too little for LF/HF: {coverage_s:.0f} s < {needed:.0f} s"
         )
-    else:
-        reasons["coherence"] = "no spectral power in the window"
-    return values, reasons
+    seg = np.empty(t.shape[0], dtype=np.int64)
+    _segments_kernel(t, vd, _MAX_HOLE_S, seg)
+    ratio = hrv_lf_hf(t, nn, seg)
+    if not math.isfinite(ratio):
+        return math.nan, "no high-frequency power to divide by"
+    return ratio, ""
 
 
 def window_metrics(
@@ -355,6 +593,7 @@ def window_metrics(
     quality: float | None,
     freq: bool,
     freq_t_start_s: float | None = None,
+    lf_hf: bool = True,
     amplitude: FloatArray | None = None,
     baseline: FloatArray | None = None,
     rules: WindowRules | None = None,
@@ -382,6 +621,9 @@ def window_metrics(
     freq_t_start_s:
         Start of the LF/HF window in seconds (default ``t_start_s``); it needs at least
         about 2 minutes of clean beats.
+    lf_hf:
+        With ``freq``, whether to compute LF/HF (the costliest measure; a caller that
+        holds a recent value passes False and gets None with a reason).
     amplitude, baseline:
         Optional PPG pulse amplitude and baseline per beat (NaN where unknown) for the
         breathing rate (:func:`heartsong.dsp.resp.resp_rate`).
@@ -396,7 +638,57 @@ def window_metrics(
         The metrics; a value is None, with a reason, when too few clean beats or too
         short a span stand behind it.
     """
-    rules = rules or WindowRules()
+    values, reasons = _window_values(
+        beat_t_s,
+        nn_ms,
+        valid_diff,
+        t_start_s=t_start_s,
+        t_end_s=t_end_s,
+        quality=quality,
+        freq=freq,
+        freq_t_start_s=freq_t_start_s,
+        lf_hf=lf_hf,
+        amplitude=amplitude,
+        baseline=baseline,
+        rules=rules,
+        quality_reason=quality_reason,
+    )
+    hr, rmssd, sdnn, pnn50, lf_hf_ratio, sd1, sd2, resp_rate_bpm, coherence = values
+    return WindowMetrics(
+        hr_bpm=hr,
+        rmssd_ms=rmssd,
+        sdnn_ms=sdnn,
+        pnn50_pct=pnn50,
+        lf_hf=lf_hf_ratio,
+        sd1_ms=sd1,
+        sd2_ms=sd2,
+        resp_rate_bpm=resp_rate_bpm,
+        coherence=coherence,
+        signal_quality=quality,
+        reasons=reasons,
+    )
+
+
+def _window_values(
+    beat_t_s: FloatArray,
+    nn_ms: FloatArray,
+    valid_diff: BoolArray,
+    *,
+    t_start_s: float,
+    t_end_s: float,
+    quality: float | None,
+    freq: bool,
+    freq_t_start_s: float | None = None,
+    lf_hf: bool = True,
+    amplitude: FloatArray | None = None,
+    baseline: FloatArray | None = None,
+    rules: WindowRules | None = None,
+    quality_reason: str = "signal quality not measured",
+) -> tuple[WindowValues, dict[str, str]]:
+    """:func:`window_metrics` as plain values: the metrics in the field order of
+    :class:`WindowMetrics` up to ``coherence``, and the reasons (for the streaming hot
+    path, which needs no dataclass)."""
+    rules = rules or _DEFAULT_RULES
     if not (math.isfinite(t_start_s) and math.isfinite(t_end_s) and t_end_s > t_start_s):
         raise InputDataError("t_end_s", f"a finite time after t_start_s = {t_start_s}", t_end_s)
     if quality is not None and not 0.0 <= quality <= 1.0:
@@ -406,44 +698,127 @@ def window_metrics(
     base = _optional_series(baseline, "baseline", t.shape[0])
     lo = int(t.searchsorted(t_start_s, side="left"))
     hi = int(t.searchsorted(t_end_s, side="right"))
+    return _window_rows(
+        t,
+        nn,
+        vd,
+        amp,
+        base,
+        0,
+        lo,
+        hi,
+        t_start_s,
+        t_end_s,
+        quality,
+        freq,
+        freq_t_start_s,
+        lf_hf,
+        rules,
+        quality_reason,
+    )
 
-    values, reasons, covered_s = _time_domain(nn[lo:hi], vd[lo:hi], t_end_s - t_start_s, rules)
-    if freq:
-        short_values, short_reasons = _short_freq(
-            t[lo:hi],
-            nn[lo:hi],
-            vd[lo:hi],
-            None if amp is None else amp[lo:hi],
-            None if base is None else base[lo:hi],
-            covered_s,
+
+def _window_rows(
+    t: FloatArray,
+    nn: FloatArray,
+    vd: BoolArray,
+    amp: FloatArray | None,
+    base: FloatArray | None,
+    first: int,
+    lo: int,
+    hi: int,
+    t_start_s: float,
+    t_end_s: float,
+    quality: float | None,
+    freq: bool,
+    freq_t_start_s: float | None,
+    lf_hf: bool,
+    rules: WindowRules,
+    quality_reason: str,
+) -> tuple[WindowValues, dict[str, str]]:
+    """:func:`_window_values` for series already validated (C-contiguous float64 times,
+    intervals and features, a bool mask) whose window is rows ``[lo, hi)`` and whose rows
+    from ``first`` on may take part (the LF/HF window; rows outside ``[first, hi)`` are
+    never read, and the beat times in it are checked in the kernel)."""
+    ppg = amp is not None and base is not None
+    series_amp, series_base = (
+        (amp, base)
+        if amp is not None and base is not None
+        else (
+            _NO_SERIES,
+            _NO_SERIES,
         )
-        values.update(short_values)
-        reasons.update(short_reasons)
-        f_lo, f_covered_s = lo, covered_s
-        if freq_t_start_s is not None:
-            if not (math.isfinite(freq_t_start_s) and freq_t_start_s < t_end_s):
-                raise InputDataError(
-                    "freq_t_start_s", "a finite time before t_end_s", freq_t_start_s
-                )
-            f_lo = int(t.searchsorted(freq_t_start_s, side="left"))
-            f_covered_s = _finite_sum_kernel(nn[f_lo:hi]) / 1000.0
-        values["lf_hf"], why = _lf_hf(t[f_lo:hi], nn[f_lo:hi], vd[f_lo:hi], f_covered_s)
-        if why:
-            reasons["lf_hf"] = why
+    )
+    window_s = t_end_s - t_start_s
+    out = np.empty(_N_OUT)
+    code = _window_kernel(
+        t,
+        nn,
+        vd,
+        series_amp,
+        series_base,
+        first,
+        lo,
+        hi,
+        window_s,
+        rules.min_clean_intervals,
+        rules.min_coverage,
+        rules.min_diffs,
+        freq,
+        out,
+    )
+    if code == 1:
+        raise InputDataError("beat_t_s", "finite, increasing beat times in seconds")
+    if code == 2:
+        raise InputDataError("nn_ms", "positive NN intervals in ms (NaN for rejected beats)")
+    o = out.tolist()  # Python floats from here: cheaper to test than NumPy scalars
+    reasons: dict[str, str] = {}
+    if o[_O_TIME] != _TIME_OK:
+        _time_reasons(o, rules, window_s, reasons)
+    resp_rate_bpm = coherence = lf_hf_value = math.nan
+    if freq:
+        if o[_O_LONG]:
+            resp_rate_bpm, coherence = _long_span_freq(
+                t[lo:hi],
+                nn[lo:hi],
+                vd[lo:hi],
+                amp[lo:hi] if ppg and amp is not None else None,
+                base[lo:hi] if ppg and base is not None else None,
+                o[_O_COVERED],
+                reasons,
+            )
+        else:
+            resp_rate_bpm, coherence = _short_freq_verdict(o, out, 3 if ppg else 1, reasons)
+        if not lf_hf:
+            reasons["lf_hf"] = "LF/HF not requested for this window"
+        else:
+            f_lo, f_covered_s = lo, o[_O_COVERED]
+            if freq_t_start_s is not None:
+                if not (math.isfinite(freq_t_start_s) and freq_t_start_s < t_end_s):
+                    raise InputDataError(
+                        "freq_t_start_s", "a finite time before t_end_s", freq_t_start_s
+                    )
+                f_lo = first + int(t[first:hi].searchsorted(freq_t_start_s, side="left"))
+                f_covered_s = _finite_sum_kernel(nn[f_lo:hi]) / 1000.0
+            value, why = _lf_hf(t[f_lo:hi], nn[f_lo:hi], vd[f_lo:hi], f_covered_s)
+            if why:
+                reasons["lf_hf"] = why
+            else:
+                lf_hf_value = value
     else:
         reasons.update(dict.fromkeys(_FREQ_NAMES, "frequency-domain measures not requested"))
     if quality is None:
         reasons["signal_quality"] = quality_reason
-    return WindowMetrics(
-        hr_bpm=values["hr_bpm"],
-        rmssd_ms=values["rmssd_ms"],
-        sdnn_ms=values["sdnn_ms"],
-        pnn50_pct=values["pnn50_pct"],
-        lf_hf=values.get("lf_hf"),
-        sd1_ms=values["sd1_ms"],
-        sd2_ms=values["sd2_ms"],
-        resp_rate_bpm=values.get("resp_rate_bpm"),
-        coherence=values.get("coherence"),
-        signal_quality=quality,
-        reasons=reasons,
+    isfinite = math.isfinite
+    values = (
+        o[_O_HR] if isfinite(o[_O_HR]) else None,
+        o[_O_RMSSD] if isfinite(o[_O_RMSSD]) else None,
+        o[_O_SDNN] if isfinite(o[_O_SDNN]) else None,
+        o[_O_PNN] if isfinite(o[_O_PNN]) else None,
+        lf_hf_value if isfinite(lf_hf_value) else None,
+        o[_O_SD1] if isfinite(o[_O_SD1]) else None,
+        o[_O_SD2] if isfinite(o[_O_SD2]) else None,
+        resp_rate_bpm if isfinite(resp_rate_bpm) else None,
+        coherence if isfinite(coherence) else None,
     )
+    return values, reasons
