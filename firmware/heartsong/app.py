@@ -29,6 +29,7 @@ from heartsong.mqtt.commands import Command, call_on_loop
 from heartsong.mqtt.link import MqttLink
 from heartsong.sensors.fusion import SourceFusion
 from heartsong.sensors.sources import HeartSource
+from heartsong.store.recorder import SessionRecorder, summary_for_mqtt
 from heartsong.stress.estimator import StressEstimator
 from heartsong.therapy.policy import Decision, PolicyInput, PolicySettings, decide
 
@@ -96,6 +97,7 @@ class Appliance:
         mqtt: MqttLink | None = None,
         world: World | None = None,
         on_status: Callable[[Status], None] | None = None,
+        recorder: SessionRecorder | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -106,6 +108,7 @@ class Appliance:
         self.mqtt = mqtt
         self.world = world or World()
         self.on_status = on_status
+        self.recorder = recorder
         self.pipelines: dict[SourceName, StreamingPipeline] = {
             src.name: StreamingPipeline(window_s=cfg.dsp.window_s, update_s=cfg.dsp.update_s)
             for src in sources
@@ -156,6 +159,13 @@ class Appliance:
         self.fusion.observe(
             name, self.clock.monotonic(), beats=int(beats.size), contact=block.contact
         )
+        if self.recorder is not None and beats.size and name == self.active_source:
+            # Only the active source's beats: the exported RR series is one timeline.
+            if isinstance(block, RrBlock):
+                rr = block.rr_ms if block.rr_ms.size == beats.size else None
+                self.recorder.on_beats(beats, name, rr_ms=rr, gap_before=block.gap_before)
+            else:
+                self.recorder.on_beats(beats, name, gap_before=block.gap_samples > 0)
 
     def request_stop(self) -> None:
         """Ask the appliance to shut down cleanly (signal handlers call this)."""
@@ -170,6 +180,8 @@ class Appliance:
     def _emit(self, kind: str, message: str, **data: object) -> None:
         event = Event(self.clock.monotonic(), self.clock.wall(), kind, message, dict(data))
         self.events.append(event)
+        if self.recorder is not None:
+            self.recorder.on_event(event)
         log.info(message, extra={"fields": {"event": kind, **data}})
 
     def update(self) -> Status:
@@ -203,6 +215,13 @@ class Appliance:
         self._apply(
             decide(PolicyInput(self.settings, now - self._session_t0, metrics), self.targets)
         )
+        if self.recorder is not None:
+            t = self.targets_or_default
+            self.recorder.on_metrics(
+                metrics,
+                pacer_bpm=t.breath_rate_bpm if t.playing else None,
+                soundscape=t.soundscape,
+            )
         if self.mqtt is not None:
             self.mqtt.offer_state(self.state_document(metrics), now)
         status = Status(
@@ -256,6 +275,10 @@ class Appliance:
         self.settings = applied.settings
         if applied.restart_session:
             self._session_t0 = now
+            if self.recorder is not None:
+                self.recorder.start_session(
+                    self.clock.wall(), self.settings.mode, self.settings.soundscape
+                )
         self._emit("command", applied.reason, command=type(command).__name__)
         latest = self.metrics_history[-1] if self.metrics_history else None
         self._apply(
@@ -309,6 +332,10 @@ class Appliance:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)
         self._t_start = self._session_t0 = self.clock.monotonic()
+        if self.recorder is not None:
+            self.recorder.start_session(
+                self.clock.wall(), self.settings.mode, self.settings.soundscape
+            )
         self.engine.warm_up()
         for pipe in self.pipelines.values():
             pipe.warm_up()
@@ -354,8 +381,15 @@ class Appliance:
         else:
             self._pump_audio_to(self._audio_rendered_s + fade_s + 0.1)
         self.sink.close()
+        summary = None
+        if self.recorder is not None:
+            summary = self.recorder.end_session(self.clock.wall())
         if self.mqtt is not None:
             if self.metrics_history:
                 self.mqtt.publish_state(self.state_document(self.metrics_history[-1]))
+            if summary is not None:
+                self.mqtt.publish_summary(summary_for_mqtt(summary, self.mqtt.privacy.publishes))
             await asyncio.to_thread(self.mqtt.stop)
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)
         log.info("heartsong stopped cleanly")

@@ -1,4 +1,4 @@
-"""The ``heartsong`` command: run, demo, analyze, doctor, config.
+"""The ``heartsong`` command: run, demo, analyze, data, export, report, doctor, config.
 
 Exit codes: 0 success, 1 a required part is missing (doctor) or an unexpected failure,
 2 bad configuration or usage (one line on standard error that names the key).
@@ -52,12 +52,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="publish to this MQTT broker")
     d.add_argument("--ble", action=argparse.BooleanOptionalAction, default=True,
                    help="simulate a BLE chest strap as well as the PPG sensor (default on)")
+    d.add_argument("--state-dir", default=None, metavar="DIR",
+                   help="record the simulated session in DIR's session store")
 
     sub.add_parser("doctor", help="check the hardware, audio, Bluetooth, broker and config")
 
     from heartsong import analyze_cmd
 
     analyze_cmd.add_parser(sub)
+
+    from heartsong import store_cmd
+
+    store_cmd.add_parser(sub)
 
     c = sub.add_parser("config", help="show the effective configuration")
     c.add_argument("--print", dest="print_", action="store_true", required=True,
@@ -105,7 +111,10 @@ def _cmd_demo(cfg: object, args: argparse.Namespace) -> int:
         raise ConfigError("<command line>", "--duration", args.duration, "must be seconds > 0")
     cfg = with_overrides(cfg, _demo_overrides(args))
     app = build_demo(
-        cfg, speed=args.speed, on_status=lambda s: _print_status_line(format_status(s))
+        cfg,
+        speed=args.speed,
+        on_status=lambda s: _print_status_line(format_status(s)),
+        state_dir=args.state_dir,
     )
     print(
         f"heartsong demo: simulated person (seed {cfg.simulation.seed}), speed {args.speed:g}x, "
@@ -154,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from heartsong import analyze_cmd
 
             return analyze_cmd.run(args)
+        from heartsong import store_cmd
+
+        if args.command in store_cmd.COMMANDS:
+            return store_cmd.run(args, cfg.device.state_dir)
         if args.command == "config":
             print(f"# effective configuration from {shown_path}")
             print(render_toml(cfg), end="")

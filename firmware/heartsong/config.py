@@ -524,6 +524,33 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class StoreConfig:
+    """The session history kept on the device (SQLite in ``device.state_dir``)."""
+
+    enabled: bool = field(
+        default=True,
+        metadata=setting(Boolean(), "Record sessions, metrics and events on the device."),
+    )
+    retention_days: int = field(
+        default=90,
+        metadata=setting(
+            Integer(0, 3650, "days"), "Days sessions are kept (applied daily); 0 = forever."
+        ),
+    )
+    flush_s: float = field(
+        default=1.0,
+        metadata=setting(
+            Number(0.1, 1.0, "s"),
+            "Seconds between commits: the most data a crash or power cut can lose.",
+        ),
+    )
+    record_beats: bool = field(
+        default=True,
+        metadata=setting(Boolean(), "Store every beat time and RR interval (for export)."),
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration: one frozen section per TOML table."""
 
@@ -535,6 +562,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     therapy: TherapyConfig = field(default_factory=TherapyConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
 

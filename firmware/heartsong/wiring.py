@@ -24,6 +24,9 @@ from heartsong.sensors.ble_source import make_demo_ble_source, make_device_ble_s
 from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
 from heartsong.sensors.sources import HeartSource
+from heartsong.store.db import db_path
+from heartsong.store.recorder import SessionRecorder
+from heartsong.store.writer import StoreWriter
 from heartsong.stress.estimator import NoModelEstimator
 
 log = logging.getLogger(__name__)
@@ -99,11 +102,33 @@ def _warm_up_simulation(fs_hz: float) -> None:
     strap.notifications_until(3.0)
 
 
+def make_recorder(
+    cfg: Config, clock: Clock, state_dir: str | None = None
+) -> SessionRecorder | None:
+    """The session recorder writing ``<state_dir>/sessions.sqlite3``, or None when the store
+    is off (``store.enabled = false``)."""
+    if not cfg.store.enabled:
+        return None
+    writer = StoreWriter(
+        db_path(state_dir or cfg.device.state_dir),
+        flush_s=cfg.store.flush_s,
+        retention_days=cfg.store.retention_days,
+        wall=clock.wall,
+    )
+    return SessionRecorder(writer, record_beats=cfg.store.record_beats, update_s=cfg.dsp.update_s)
+
+
 def build_demo(
-    cfg: Config, *, speed: float, on_status: Callable[[Status], None] | None = None
+    cfg: Config,
+    *,
+    speed: float,
+    on_status: Callable[[Status], None] | None = None,
+    state_dir: str | None = None,
 ) -> Appliance:
     """The whole device in simulation: a simulated person read by the sources, real DSP,
-    policy and audio engine, and MQTT when configured."""
+    policy and audio engine, and MQTT when configured. With ``state_dir`` the simulated
+    session is recorded in that folder's session store (the device's own store is not
+    touched by a demo)."""
     sim = cfg.simulation
     engine = make_engine(cfg, seed=sim.seed)
     # Compile the numba kernels before simulated time starts: at 100x, a second of
@@ -140,6 +165,7 @@ def build_demo(
         mqtt=make_mqtt(cfg, spool_path=None),
         world=SimWorld(person),
         on_status=on_status,
+        recorder=make_recorder(cfg, clock, state_dir) if state_dir else None,
     )
 
 
@@ -167,4 +193,5 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
         mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
         on_status=on_status,
+        recorder=make_recorder(cfg, clock),
     )

@@ -284,6 +284,20 @@ class MqttLink:
         self.publish_state(state)
         return True
 
+    def publish_summary(self, summary: Mapping[str, object]) -> bool:
+        """Publish a finished session's summary (retained, QoS 1) when connected.
+
+        The caller filters it by the privacy setting (see
+        :func:`heartsong.store.recorder.summary_for_mqtt`). Returns False when offline:
+        the summary stays in the session store either way.
+        """
+        client = self._client
+        if client is None or not self.connected:
+            return False
+        payload = json.dumps(_finite(dict(summary)), separators=(",", ":"))
+        client.publish(self.topics.session, payload, qos=1, retain=True)
+        return True
+
     def _publish_state_payload(self, payload: bytes) -> int:
         client = self._client
         if client is None:

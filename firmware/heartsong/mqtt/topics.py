@@ -51,6 +51,11 @@ class Topics:
         return f"{self.base}/state"
 
     @property
+    def session(self) -> str:
+        """The retained JSON summary of the last finished session."""
+        return f"{self.base}/session"
+
+    @property
     def error(self) -> str:
         """JSON reasons for rejected commands."""
         return f"{self.base}/error"

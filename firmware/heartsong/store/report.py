@@ -1,0 +1,224 @@
+"""Reports with plots: one session, or the trend over the last nights; PNG or HTML.
+
+A session report plots, against minutes since the session started: heart rate (bpm),
+RMSSD (ms), stress probability (0..1), breathing rate against the pacer (breaths/min),
+and marks every soundscape change and adaptation with its reason. A nights report plots
+the nightly baseline (:mod:`heartsong.store.nightly`): resting heart rate (bpm), RMSSD
+(ms) and time to calm (min) per night. Both start with a short text summary.
+
+matplotlib is imported here only (lazily, inside the functions), through its
+object-oriented ``Figure`` API: no pyplot state, no display needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from heartsong.errors import InputDataError
+from heartsong.store.db import BaselineRow, SessionRow, Store
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["nights_summary", "render_report", "session_summary"]
+
+log = logging.getLogger(__name__)
+
+#: Adaptation reasons longer than this many characters are shortened on the plot.
+LABEL_CHARS: Final = 60
+#: At most this many event labels are written on a session plot (all are marked).
+MAX_LABELS: Final = 12
+
+
+def _series(rows: list[dict[str, object]], key: str, t0: float) -> tuple[list[float], list[float]]:
+    t, v = [], []
+    for r in rows:
+        x = r.get(key)
+        t.append((float(r["wall_s"]) - t0) / 60.0)  # type: ignore[arg-type]
+        v.append(float(x) if isinstance(x, (int, float)) and not isinstance(x, bool)
+                 else math.nan)
+    return t, v
+
+
+def session_summary(session: SessionRow, rows: list[dict[str, object]]) -> list[str]:
+    """A few lines about one session (uses its stored summary when it has one)."""
+    s = session.summary
+    if s:
+        from heartsong.store.nightly import NightSummary
+
+        fields = {k: s.get(k) for k in NightSummary.__slots__}
+        fields["soundscapes"] = tuple(fields.get("soundscapes") or ())  # type: ignore[arg-type]
+        try:
+            return [NightSummary(**fields).text()]  # type: ignore[arg-type]
+        except TypeError:
+            pass
+    from heartsong.store.nightly import summarize
+
+    end = session.end_wall_s if session.end_wall_s is not None else (
+        float(rows[-1]["wall_s"]) if rows else session.start_wall_s)  # type: ignore[arg-type]
+    return [summarize(session.id, session.start_wall_s, end, rows,
+                      soundscapes=session.soundscapes, outcome=session.outcome or "open").text()]
+
+
+def nights_summary(nights: list[BaselineRow]) -> list[str]:
+    """A few lines about the trend over the nights (first half against second half)."""
+    if not nights:
+        return ["No nights recorded yet."]
+    lines = [f"{len(nights)} night(s) from {nights[0].night} to {nights[-1].night}."]
+    half = max(1, len(nights) // 2)
+    for label, key, unit, scale in (
+        ("Resting heart rate", "resting_hr_bpm", "bpm", 1.0),
+        ("RMSSD", "rmssd_ms", "ms", 1.0),
+        ("Time to calm", "time_to_calm_s", "min", 1 / 60.0),
+    ):
+        first = [getattr(n, key) for n in nights[:half] if getattr(n, key) is not None]
+        last = [getattr(n, key) for n in nights[-half:] if getattr(n, key) is not None]
+        if first and last:
+            a, b = sum(first) / len(first) * scale, sum(last) / len(last) * scale
+            lines.append(f"{label}: {a:.1f} -> {b:.1f} {unit} (first {half} vs last {half} "
+                         f"night(s), {b - a:+.1f} {unit}).")
+        else:
+            lines.append(f"{label}: not measured on enough nights.")
+    return lines
+
+
+def _session_figure(store: Store, session: SessionRow) -> tuple[Figure, list[str]]:
+    from matplotlib.figure import Figure
+
+    rows = store.metrics(session.id)
+    events = store.events(session.id)
+    t0 = session.start_wall_s
+    fig = Figure(figsize=(11, 11), layout="constrained")
+    axes = fig.subplots(5, 1, sharex=True, height_ratios=[1, 1, 1, 1, 0.9])
+    panels: list[tuple[str, str, str]] = [
+        ("hr_bpm", "heart rate (bpm)", "tab:red"),
+        ("rmssd_ms", "RMSSD (ms)", "tab:blue"),
+        ("p_stress", "stress probability (0-1)", "tab:purple"),
+    ]
+    for ax, (key, label, color) in zip(axes[:3], panels, strict=False):
+        t, v = _series(rows, key, t0)
+        ax.plot(t, v, color=color, lw=1.2)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[2].set_ylim(-0.02, 1.02)
+    t, breath = _series(rows, "resp_rate_bpm", t0)
+    _, pacer = _series(rows, "pacer_bpm", t0)
+    axes[3].plot(t, breath, color="tab:green", lw=1.2, label="breathing rate")
+    axes[3].step(t, pacer, where="post", color="k", ls="--", lw=1.0, label="pacer")
+    axes[3].set_ylabel("breaths/min")
+    axes[3].legend(loc="upper right", fontsize=8)
+    axes[3].grid(alpha=0.3)
+    ax = axes[4]
+    marked = [e for e in events if e["kind"] in ("adaptation", "command", "fault", "source")]
+    for i, e in enumerate(marked):
+        x = (float(e["wall_s"]) - t0) / 60.0  # type: ignore[arg-type]
+        for a in axes:
+            a.axvline(x, color="0.6", lw=0.6, ls=":")
+        if i < MAX_LABELS:
+            text = str(e["message"])
+            text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
+            ax.text(x, 1.0 - (i % 6) / 6.0, f" {e['kind']}: {text}", fontsize=7,
+                    va="top", ha="left", clip_on=True)
+    ax.set_yticks([])
+    ax.set_ylabel("soundscape changes\nand reasons")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("time since the session started (min)")
+    if rows:
+        ax.set_xlim(0, max(1e-3, (float(rows[-1]["wall_s"]) - t0) / 60.0))  # type: ignore[arg-type]
+    summary = session_summary(session, rows)
+    extra = [
+        f"  {(float(e['wall_s']) - t0) / 60.0:5.1f} min  {e['kind']}: {e['message']}"  # type: ignore[arg-type]
+        for e in marked
+    ]
+    fig.suptitle(f"heartsong session {session.id} ({session.mode})")
+    return fig, summary + (["Changes and reasons:", *extra] if extra else [])
+
+
+def _nights_figure(nights: list[BaselineRow]) -> tuple[Figure, list[str]]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 8), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    x = list(range(len(nights)))
+    for ax, key, label, scale, color in (
+        (axes[0], "resting_hr_bpm", "resting heart rate (bpm)", 1.0, "tab:red"),
+        (axes[1], "rmssd_ms", "night RMSSD (ms)", 1.0, "tab:blue"),
+        (axes[2], "time_to_calm_s", "time to calm (min)", 1 / 60.0, "tab:green"),
+    ):
+        v = [math.nan if getattr(n, key) is None else getattr(n, key) * scale for n in nights]
+        ax.plot(x, v, marker="o", color=color)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[2].set_xticks(x, [n.night for n in nights], rotation=30, ha="right")
+    axes[2].set_xlabel("night (date the session started)")
+    fig.suptitle(f"heartsong: last {len(nights)} night(s)")
+    return fig, nights_summary(nights)
+
+
+def render_report(
+    store: Store,
+    out: Path,
+    *,
+    session_id: int | None = None,
+    last: bool = False,
+    nights: int | None = None,
+) -> list[str]:
+    """Write a session report (``session_id`` or ``last``) or a nights report (``nights``)
+    to ``out`` (``.png`` or ``.html``); returns the text summary lines.
+
+    Raises
+    ------
+    InputDataError
+        For an unknown session, no sessions, a bad ``nights``, an unsupported extension,
+        or an output that cannot be written.
+    """
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".html"):
+        raise InputDataError("--out", "a file name ending in .png or .html", str(out))
+    fig: Any
+    if nights is not None:
+        if nights < 1:
+            raise InputDataError("--nights", "a number of nights >= 1", nights)
+        rows = store.baseline(nights)
+        if not rows:
+            raise InputDataError("--nights", "at least one finished night in the store", 0)
+        fig, lines = _nights_figure(rows)
+    else:
+        chosen = store.sessions(session_id=session_id) if session_id is not None else (
+            store.sessions(last=1))
+        if not chosen:
+            raise InputDataError("--session" if session_id is not None else "--last",
+                                 "a stored session", session_id)
+        fig, lines = _session_figure(store, chosen[0])
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    png = buf.getvalue()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            if suffix == ".png":
+                f.write(png)
+            else:
+                f.write(_html(png, lines).encode("utf-8"))
+    except OSError as exc:
+        raise InputDataError("--out", "a writable file path", f"{out}: {exc.strerror}") from exc
+    log.info("report written to %s", out)
+    return lines
+
+
+def _html(png: bytes, lines: list[str]) -> str:
+    body = "\n".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>heartsong report"
+        f"</title></head><body>\n<h1>heartsong report</h1>\n{body}\n"
+        f"<img alt=\"heartsong report plots\" src=\"data:image/png;base64,{data}\">\n"
+        "</body></html>\n"
+    )
