@@ -17,7 +17,7 @@ VENV_STAMP := $(VENV)/.stamp-deps
 
 # portaudio19-dev: headers to build PyAudio; mosquitto: the broker the MQTT tests start;
 # jackd2: a headless real-time audio device (dummy driver) that PortAudio plays to in tests.
-APT_PACKAGES := portaudio19-dev mosquitto jackd2
+APT_PACKAGES := portaudio19-dev mosquitto jackd2 shellcheck systemd
 # jackd2 asks at install time whether to enable real-time limits for the audio group.
 APT_PRESEED := jackd2 jackd/tweak_rt_limits boolean false
 

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from heartsong.app import Appliance
 from heartsong.config import Config, with_overrides
 from heartsong.events import PpgBlock
+from heartsong.sdnotify import SdNotifier
 from heartsong.wiring import SimWorld, build_demo
 
 
@@ -71,3 +79,38 @@ def test_request_stop_ends_run_before_duration() -> None:
     assert asyncio.run(main()) == 0
     assert app.engine.is_silent
     assert app.clock.monotonic() < 10_000.0
+
+
+def test_app_tells_systemd_ready_status_watchdog_and_stopping(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock_path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(sock_path))
+    server.settimeout(0.05)
+    got: list[str] = []
+    done = threading.Event()
+
+    def receive() -> None:  # like systemd: read as datagrams arrive (the queue is short)
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                got.append(server.recv(4096).decode())
+
+    reader = threading.Thread(target=receive)
+    reader.start()
+    monkeypatch.setenv("WATCHDOG_USEC", "200000")  # ping every 0.1 s
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    app = _demo(speed=20.0)
+    app.notifier = SdNotifier(str(sock_path))
+    try:
+        assert asyncio.run(app.run(duration_s=20.0)) == 0
+        time.sleep(0.2)
+    finally:
+        done.set()
+        reader.join()
+        server.close()
+    kinds = [m.split("=", 1)[0] for m in got]
+    assert kinds[0] == "READY" and "STOPPING" in kinds
+    assert kinds.count("WATCHDOG") >= 3
+    assert any(m.startswith("STATUS=") and "HR" in m for m in got)
+    assert kinds.index("STOPPING") > kinds.index("WATCHDOG")

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import logging
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -107,7 +108,7 @@ def test_non_default_config_round_trips_through_toml() -> None:
         Config(),
         {
             "device.name": 'Ann\'s "bedside" \\ heart ♥',
-            "sensor.int_pin": 17,
+            "sensor.int_pin": 24,
             "sensor.address": 0x3C,
             "sensor.led_current_ma": 0.2,
             "sensor.mode": "ir",
@@ -129,7 +130,13 @@ def test_non_default_config_round_trips_through_toml() -> None:
         assert render_toml(again, docs=docs) == text
     assert "address = 0x3C" in render_toml(cfg)
     assert "# int_pin" not in render_toml(cfg)
-    assert render_toml(cfg, docs=False).count("#") == 0
+    # without docs, the only comments are the keys left unset (the optional RGB LED pins)
+    unset = [line for line in render_toml(cfg, docs=False).splitlines() if "#" in line]
+    assert unset == [f"# rgb_{c}_pin =   (not set)" for c in ("red", "green", "blue")]
+    unwired = with_overrides(cfg, {"controls.play_pin": False})
+    assert unwired.controls.play_pin is None
+    assert "play_pin = false" in render_toml(unwired)
+    assert config_from_mapping(tomllib.loads(render_toml(unwired)), "<t>") == unwired
 
 
 def test_config_to_mapping_feeds_back_into_config_from_mapping() -> None:

@@ -21,12 +21,15 @@ from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import Sink
 from heartsong.clock import Clock
 from heartsong.config import Config
+from heartsong.controls.controller import Controls
+from heartsong.controls.leds import LedStatus
 from heartsong.dsp.pipeline import StreamingPipeline
 from heartsong.errors import InputDataError
 from heartsong.events import Event, Metrics, PpgBlock, RrBlock, SoundTargets, SourceName
 from heartsong.mqtt.apply import apply_command, sleep_timer_remaining_min
 from heartsong.mqtt.commands import Command, call_on_loop
 from heartsong.mqtt.link import MqttLink
+from heartsong.sdnotify import SdNotifier, watchdog_interval_s, watchdog_pings
 from heartsong.sensors.fusion import SourceFusion
 from heartsong.sensors.sources import HeartSource
 from heartsong.store.recorder import SessionRecorder, summary_for_mqtt
@@ -98,6 +101,8 @@ class Appliance:
         world: World | None = None,
         on_status: Callable[[Status], None] | None = None,
         recorder: SessionRecorder | None = None,
+        notifier: SdNotifier | None = None,
+        controls: Controls | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -109,6 +114,9 @@ class Appliance:
         self.world = world or World()
         self.on_status = on_status
         self.recorder = recorder
+        self.notifier = notifier or SdNotifier(None)
+        self.controls = controls
+        self.fault = False
         self.pipelines: dict[SourceName, StreamingPipeline] = {
             src.name: StreamingPipeline(window_s=cfg.dsp.window_s, update_s=cfg.dsp.update_s)
             for src in sources
@@ -230,7 +238,28 @@ class Appliance:
         )
         if self.on_status is not None:
             self.on_status(status)
+        self.notifier.status(
+            f"{source}: HR {metrics.hr_bpm or 0:.0f} bpm, {status.targets.soundscape}, "
+            f"{self.settings.mode}"
+        )
+        if self.controls is not None:
+            t = status.targets
+            self.controls.show(
+                LedStatus(
+                    fault=self.fault,
+                    contact=source != "none",
+                    strap_connecting=self.cfg.sources.ble and not self.fusion.is_good("ble", now),
+                    broker_online=None if self.mqtt is None else self.mqtt.connected,
+                    playing=t.playing,
+                    pacing=t.breath_rate_bpm is not None,
+                    stress_state=metrics.stress_state,
+                )
+            )
         return status
+
+    def sleep_timer_remaining_min(self) -> float:
+        """Minutes until the sleep timer stops the sound (0 when off)."""
+        return sleep_timer_remaining_min(self.settings, self.clock.monotonic() - self._session_t0)
 
     @property
     def targets_or_default(self) -> SoundTargets:
@@ -320,6 +349,7 @@ class Appliance:
             raise
         except Exception:  # a source fault must not take the appliance down
             log.exception("source %s failed; continuing without it", src.name)
+            self.fault = True
             self._emit("fault", f"source {src.name} stopped", source=src.name)
 
     async def run(self, duration_s: float | None = None) -> int:
@@ -349,6 +379,14 @@ class Appliance:
         tasks.append(asyncio.create_task(self._updates(), name="updates"))
         if not self.sink.realtime:
             tasks.append(asyncio.create_task(self._audio_pump(), name="audio-pump"))
+        interval = watchdog_interval_s()
+        if interval is not None:
+            tasks.append(
+                asyncio.create_task(watchdog_pings(self.notifier, interval), name="watchdog")
+            )
+        if self.controls is not None:
+            tasks.append(asyncio.create_task(self.controls.run(), name="controls"))
+        self.notifier.ready("running")
         log.info(
             "heartsong running",
             extra={
@@ -362,10 +400,13 @@ class Appliance:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), duration_s / self.clock.speed)
         finally:
+            self.notifier.stopping("fading out")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._shutdown()
+            if self.controls is not None:
+                self.controls.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)

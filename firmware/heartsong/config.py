@@ -45,6 +45,7 @@ from heartsong.config_checks import (
     setting,
     toml_value,
 )
+from heartsong.controls.settings import ControlsConfig, controls_problem
 from heartsong.errors import ConfigError, InputDataError
 from heartsong.events import Mode
 
@@ -563,6 +564,7 @@ class Config:
     therapy: TherapyConfig = field(default_factory=TherapyConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    controls: ControlsConfig = field(default_factory=ControlsConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
 
@@ -716,7 +718,12 @@ def _rule_sensor_timing(cfg: Config) -> _Broken | None:
     return None
 
 
+def _rule_controls(cfg: Config) -> _Broken | None:
+    return controls_problem(cfg.controls, sensor_int_pin=cfg.sensor.int_pin)
+
+
 _RULES: tuple[_Rule, ...] = (
+    _rule_controls,
     _rule_some_source,
     _rule_sensor_timing,
     _rule_update_within_window,
@@ -903,7 +910,8 @@ def render_toml(cfg: Config, *, docs: bool = True) -> str:
     ----------
     docs:
         Precede each section with its purpose and each key with ``# doc (allowed: ...)``.
-        Keys that are not set are always written commented out.
+        Keys that are not set are written commented out, or as ``false`` when their
+        default is set (a button pin that is not wired).
     """
     lines: list[str] = []
     for s, fs in _FIELDS.items():
@@ -920,7 +928,10 @@ def render_toml(cfg: Config, *, docs: bool = True) -> str:
             if docs:
                 lines.append("")
                 lines.extend(_comment(f"{field_doc(f)} (allowed: {check.allowed})"))
-            if value is None:
+            if value is None and f.default is not None:
+                # Left out, the key would take its (set) default: write the unset form.
+                lines.append(f"{f.name} = false")
+            elif value is None:
                 lines.append(f"# {f.name} =   (not set)")
             else:
                 lines.append(f"{f.name} = {check.render(value)}")

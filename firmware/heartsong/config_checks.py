@@ -390,17 +390,19 @@ class ClockTime(Check):
 
 
 class OrUnset(Check):
-    """The inner check, or not set at all (``None``; the key is left out of the file)."""
+    """The inner check, or not set (``None``): the key left out of the file (when its default
+    is unset) or written ``false`` (to unset a key whose default is set, e.g. a pin that is
+    not wired)."""
 
     def __init__(self, inner: Check) -> None:
         self.inner = inner
 
     @property
     def allowed(self) -> str:
-        return f"{self.inner.allowed}, or not set"
+        return f"{self.inner.allowed}, or false for not set"
 
     def __call__(self, value: object) -> object:
-        if value is None:
+        if value is None or value is False:
             return None
         try:
             return self.inner(value)

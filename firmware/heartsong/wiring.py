@@ -14,12 +14,15 @@ from pathlib import Path
 from heartsong.app import Appliance, Status, World
 from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
+from heartsong.audio.soundscapes import PRESETS
 from heartsong.clock import Clock, RealClock, ScaledClock
 from heartsong.config import Config
+from heartsong.controls.controller import make_controls
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
 from heartsong.mqtt.commands import CommandLimits
 from heartsong.mqtt.link import MqttLink
+from heartsong.sdnotify import SdNotifier
 from heartsong.sensors.ble_source import make_demo_ble_source, make_device_ble_source
 from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
 from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
@@ -184,7 +187,7 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
     if cfg.sources.ble:
         sources.append(make_device_ble_source(cfg.ble, clock, cfg.device.state_dir))
     engine = make_engine(cfg)
-    return Appliance(
+    app = Appliance(
         cfg,
         clock=clock,
         sources=sources,
@@ -194,4 +197,19 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
         on_status=on_status,
         recorder=make_recorder(cfg, clock),
+        notifier=SdNotifier.from_env(),
     )
+    app.controls = make_controls(
+        cfg.controls,
+        presets=tuple(PRESETS),
+        volume_min_db=CommandLimits().volume_min_db,
+        volume_max_db=cfg.audio.max_volume_db,
+        settings=lambda: app.settings,
+        send=app.on_command,
+        timer_remaining_min=app.sleep_timer_remaining_min,
+        breath_phase=lambda: engine.breath_phase,
+        on_shutdown=app.request_stop,
+        now=clock.monotonic,
+        wall=clock.wall,
+    )
+    return app
