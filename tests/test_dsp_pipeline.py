@@ -599,3 +599,30 @@ def test_a_lost_pulse_is_corrected_in_the_stream() -> None:
     assert inserted.size >= 1 and np.min(np.abs(inserted - T0_S - lost)) < 0.15
     assert m.signal_quality is not None and m.signal_quality < 1.0
     assert m.hr_bpm is not None and abs(m.hr_bpm - 70.0) < 5.0  # no long interval left in
+
+
+def test_red_only_blocks_are_measured_like_ir() -> None:
+    """sensor.mode = "red": the driver fills ``red`` and leaves ``ir`` empty."""
+    from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson
+
+    results = []
+    for channel in ("ir", "red"):
+        person = SimulatedPerson(PersonParams(stress=0.0, motion_artifacts_per_hour=0.0), seed=5)
+        synth = PpgSynth(person, 100.0, seed=6)
+        pipe = StreamingPipeline()
+        beats = 0
+        for _ in range(90 * 4):
+            t0 = synth.t_next_s
+            ir, _red, contact = synth.read(25)
+            empty = np.zeros(0)
+            block = (
+                PpgBlock(t0, 100.0, ir, empty, contact=contact)
+                if channel == "ir"
+                else PpgBlock(t0, 100.0, empty, ir, contact=contact)
+            )
+            assert block.n == 25
+            beats += pipe.feed_ppg(block).size
+        m = pipe.metrics(synth.t_next_s, 0.0, "ppg")
+        results.append((beats, m.hr_bpm))
+    assert results[0] == results[1]
+    assert results[0][1] is not None

@@ -47,8 +47,8 @@ class PpgBlock:
     fs_hz:
         Sampling rate in Hz; sample ``i`` is at ``t0_s + i / fs_hz``.
     ir, red:
-        Raw ADC counts (float64) of the infrared and red channels; ``red`` may be empty
-        when the sensor runs in red-only or IR-only mode.
+        Raw ADC counts (float64) of the infrared and red channels; one of them is empty
+        when the sensor samples a single LED (``sensor.mode = "red"`` or ``"ir"``).
     gap_samples:
         Samples lost *before* this block (FIFO overflow, I/O error): the DSP must not join
         the timeline across a gap.
@@ -64,9 +64,15 @@ class PpgBlock:
     contact: bool = True
 
     @property
+    def pulse(self) -> FloatArray:
+        """The channel the DSP reads: infrared when it was sampled (it penetrates deepest,
+        the usual choice for pulse timing), else red (red-only heart-rate mode)."""
+        return self.ir if self.ir.shape[0] or not self.red.shape[0] else self.red
+
+    @property
     def n(self) -> int:
         """Number of samples in the block."""
-        return int(self.ir.shape[0])
+        return int(self.pulse.shape[0])
 
     @property
     def t_end_s(self) -> float:

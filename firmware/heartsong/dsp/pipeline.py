@@ -398,7 +398,7 @@ class StreamingPipeline:
         ):
             # Fast path: the block continues the stream exactly (the usual case).
             try:
-                count: int = _append_kernel(block.ir, self._sign, ppg.pending, ppg.n_pending)
+                count: int = _append_kernel(block.pulse, self._sign, ppg.pending, ppg.n_pending)
             except TypeError:  # not a contiguous float64 vector: the slow path converts it
                 count = -3
             if count >= 0:
@@ -441,7 +441,7 @@ class StreamingPipeline:
         if block.n == 0:
             return self._report()
         start = ppg.appended
-        if not ppg.append(block.ir):
+        if not ppg.append(block.pulse):
             raise InputDataError("PpgBlock.ir", "finite samples (no NaN or inf)")
         ppg.clock.note(start, block.t0_s, block.fs_hz)
         self._fs_block = float(block.fs_hz)
@@ -569,8 +569,8 @@ def _check_ppg_block(block: PpgBlock) -> None:
         raise InputDataError(
             "PpgBlock.fs_hz", "a positive, finite sampling rate in Hz", block.fs_hz
         )
-    if np.ndim(block.ir) != 1:
-        raise InputDataError("PpgBlock.ir", "a 1-D array of samples", np.shape(block.ir))
+    if np.ndim(block.pulse) != 1:
+        raise InputDataError("PpgBlock.ir", "a 1-D array of samples", np.shape(block.pulse))
     if block.gap_samples < 0:
         raise InputDataError("PpgBlock.gap_samples", "a count >= 0", block.gap_samples)
     if not math.isfinite(block.t0_s):
