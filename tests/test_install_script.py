@@ -15,7 +15,7 @@ SCRIPT = ROOT / "tools" / "install-pi.sh"
 
 INSTALL_STEPS = ("apt packages", "system user heartsong", "virtual environment",
                  "configuration in /etc/heartsong", "warm the numba cache",
-                 "boot config", "systemd unit")
+                 "boot config", "polkit rule", "systemd unit")
 UNINSTALL_STEPS = ("disable the service", "remove /opt/heartsong", "boot config",
                    "remove the system user", "configuration, data and cache")
 

@@ -21,6 +21,7 @@ readonly CACHE_DIR=/var/cache/heartsong
 readonly NUMBA_DIR="$CACHE_DIR/numba"
 readonly UNIT_DST=/etc/systemd/system/heartsong.service
 readonly ASOUND_DST=/etc/asound.conf
+readonly POLKIT_DST=/etc/polkit-1/rules.d/50-heartsong.rules
 readonly GROUPS_WANTED=(i2c gpio audio bluetooth)
 readonly APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev portaudio19-dev
   libportaudio2 alsa-utils i2c-tools bluez rsync)
@@ -189,6 +190,11 @@ install_boot_config() {
   fi
 }
 
+install_power_rule() {
+  step "polkit rule $POLKIT_DST (the held play button may power the device off)"
+  write_file "$POLKIT_DST" 0644 <"$REPO/hw/polkit-heartsong.rules"
+}
+
 install_service() {
   step "systemd unit $UNIT_DST, enabled at boot"
   write_file "$UNIT_DST" 0644 <"$REPO/systemd/heartsong.service"
@@ -207,7 +213,7 @@ uninstall() {
   step "stop and disable the service; remove $UNIT_DST"
   if [ -f "$UNIT_DST" ] || [ "$DRY_RUN" -eq 1 ]; then
     run systemctl disable --now heartsong.service
-    run rm -f "$UNIT_DST"
+    run rm -f "$UNIT_DST" "$POLKIT_DST"
     run systemctl daemon-reload
   else
     note "no unit installed"
@@ -238,7 +244,8 @@ uninstall() {
 
 check_sources() {
   local f
-  for f in systemd/heartsong.service hw/config.txt hw/asound.conf config/heartsong.example.toml; do
+  for f in systemd/heartsong.service hw/config.txt hw/asound.conf hw/polkit-heartsong.rules \
+    config/heartsong.example.toml; do
     if [ ! -f "$REPO/$f" ]; then
       echo "install-pi.sh: $REPO/$f is missing (run from a heartsong checkout)" >&2
       exit 1
@@ -261,6 +268,7 @@ main() {
     install_config
     warm_numba_cache
     install_boot_config
+    install_power_rule
     install_service
   fi
   echo "install-pi.sh: done ($STEP steps)"

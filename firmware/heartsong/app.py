@@ -117,6 +117,7 @@ class Appliance:
         self.notifier = notifier or SdNotifier(None)
         self.controls = controls
         self.fault = False
+        self.power_off_requested = False
         self.pipelines: dict[SourceName, StreamingPipeline] = {
             src.name: StreamingPipeline(window_s=cfg.dsp.window_s, update_s=cfg.dsp.update_s)
             for src in sources
@@ -174,6 +175,12 @@ class Appliance:
                 self.recorder.on_beats(beats, name, rr_ms=rr, gap_before=block.gap_before)
             else:
                 self.recorder.on_beats(beats, name, gap_before=block.gap_samples > 0)
+
+    def request_power_off(self) -> None:
+        """Stop cleanly, then let the caller power the device off (the held play button)."""
+        self.power_off_requested = True
+        self._emit("session", "safe shutdown requested: stopping, then powering off")
+        self.request_stop()
 
     def request_stop(self) -> None:
         """Ask the appliance to shut down cleanly (signal handlers call this)."""

@@ -133,7 +133,12 @@ def _cmd_run(cfg: object) -> int:
 
     assert isinstance(cfg, Config)
     app = build_device(cfg)
-    return asyncio.run(app.run())
+    code = asyncio.run(app.run())
+    if app.power_off_requested:
+        from heartsong.power import power_off
+
+        power_off()
+    return code
 
 
 def _cmd_doctor(cfg: object, path: str) -> int:

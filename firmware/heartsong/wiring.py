@@ -208,7 +208,7 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         send=app.on_command,
         timer_remaining_min=app.sleep_timer_remaining_min,
         breath_phase=lambda: engine.breath_phase,
-        on_shutdown=app.request_stop,
+        on_shutdown=app.request_power_off,
         now=clock.monotonic,
         wall=clock.wall,
     )
