@@ -41,7 +41,7 @@ def test_dry_run_lists_every_install_step() -> None:
         assert want in line
     assert out.rstrip().endswith(f"done ({len(INSTALL_STEPS)} steps)")
     # the commands that make the install, whatever this machine already has
-    for cmd in ("python3 -m venv /opt/heartsong/venv", "pip install --quiet /opt/heartsong/src",
+    for cmd in ("python3 -m venv /opt/heartsong/venv", "pip install --quiet -e /opt/heartsong/src",
                 "NUMBA_CACHE_DIR=/var/cache/heartsong/numba", "systemctl enable heartsong.service",
                 "write /etc/systemd/system/heartsong.service"):
         assert cmd in out or (cmd.startswith("python3 -m venv") and "venv exists" in out)

@@ -146,7 +146,8 @@ install_code() {
     run python3 -m venv "$VENV"
   fi
   run "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  run "$VENV/bin/python" -m pip install --quiet "$SRC"
+  # Editable, so the package finds the shipped model in $SRC/models.
+  run "$VENV/bin/python" -m pip install --quiet -e "$SRC"
 }
 
 install_config() {

@@ -1,7 +1,9 @@
 """``heartsong analyze``: the batch HRV pipeline over one recording, as JSON or a summary.
 
 ``heartsong analyze REC.csv --json OUT.json [--column NAME] [--fs HZ] [--window 60]
-[--step 10] [--rr] [--format csv|e4] [--invert | --no-invert]``
+[--step 10] [--rr] [--format csv|e4] [--invert | --no-invert]
+[--stress [--baseline-seconds 300] [--stress-model DIR]]`` (``--stress``: see
+:mod:`heartsong.stress_cmd`)
 
 Exit codes: 0 done, 2 bad input (one line on standard error naming the problem).
 """
@@ -16,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from heartsong import stress_cmd
 from heartsong.errors import InputDataError
 
 __all__ = ["add_parser", "run"]
@@ -65,6 +68,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
                    help="the PPG falls at systole (raw reflective counts); default: decide "
                         "from the pulse shape")
+    stress_cmd.add_arguments(p)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -73,6 +77,7 @@ def _check_args(args: argparse.Namespace) -> None:
             raise InputDataError(name, "a positive number of seconds", value)
     if args.fs is not None and not (math.isfinite(args.fs) and args.fs > 0.0):
         raise InputDataError("--fs", "a positive sampling rate in Hz", args.fs)
+    stress_cmd.check_args(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"heartsong analyze: {exc}\n")
         return EXIT_USAGE
     out = result.as_dict()
+    problem = stress_cmd.apply(out, args)
+    if problem:
+        sys.stderr.write(f"heartsong analyze: {problem}\n")
+        return EXIT_USAGE
     if rec.notes:
         logger.info("input notes: %s", "; ".join(rec.notes))
     if args.json is not None:
@@ -173,6 +182,7 @@ def format_summary(out: dict[str, Any], name: str, notes: list[str]) -> str:
         more = f" and {len(long_gaps) - SUMMARY_GAPS} more" if len(long_gaps) > SUMMARY_GAPS else ""
         lines.append(f"  unusable signal, no intervals: {listed}{more}")
     lines.extend(f"  note: {n}" for n in notes)
+    lines.extend(stress_cmd.format_stress(out))
     windows: list[dict[str, Any]] = out["windows"]
     if windows:
         lines.append(f"  {len(windows)} windows:  start    HR   RMSSD  SDNN  quality")

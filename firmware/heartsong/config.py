@@ -525,6 +525,20 @@ class SimulationConfig:
 
 
 @dataclass(frozen=True)
+class StressConfig:
+    """The stress classifier (int8 TFLite model) and its personal baseline."""
+
+    model_dir: str = field(
+        default="",
+        metadata=setting(
+            Text(max_len=4096),
+            "Folder with stress_int8.tflite and stress_features.json; empty = the "
+            "models/ folder shipped with heartsong.",
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     """The session history kept on the device (SQLite in ``device.state_dir``)."""
 
@@ -563,6 +577,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     therapy: TherapyConfig = field(default_factory=TherapyConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
+    stress: StressConfig = field(default_factory=StressConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     controls: ControlsConfig = field(default_factory=ControlsConfig)
     simulation: SimulationConfig = field(default_factory=SimulationConfig)

@@ -30,7 +30,7 @@ from heartsong.sensors.sources import HeartSource
 from heartsong.store.db import db_path
 from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
-from heartsong.stress.estimator import NoModelEstimator
+from heartsong.stress.estimator import make_stress_estimator
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,11 @@ def _warm_up_simulation(fs_hz: float) -> None:
     strap.notifications_until(3.0)
 
 
+def _model_dir(cfg: Config) -> Path | None:
+    """``stress.model_dir``, or None for the models/ folder shipped with heartsong."""
+    return Path(cfg.stress.model_dir) if cfg.stress.model_dir else None
+
+
 def make_recorder(
     cfg: Config, clock: Clock, state_dir: str | None = None
 ) -> SessionRecorder | None:
@@ -164,7 +169,7 @@ def build_demo(
         sources=sources,
         engine=engine,
         sink=make_sink(cfg, engine),
-        estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
+        estimator=make_stress_estimator(_model_dir(cfg)),
         mqtt=make_mqtt(cfg, spool_path=None),
         world=SimWorld(person),
         on_status=on_status,
@@ -193,7 +198,7 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         sources=sources,
         engine=engine,
         sink=make_sink(cfg, engine),
-        estimator=NoModelEstimator("no stress model installed yet (models/stress_int8.tflite)"),
+        estimator=make_stress_estimator(_model_dir(cfg), Path(cfg.device.state_dir)),
         mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
         on_status=on_status,
         recorder=make_recorder(cfg, clock),
