@@ -80,9 +80,11 @@ typecheck: venv
 
 # The test run: a JACK dummy server is started for it (and stopped after) unless one runs.
 # HEARTSONG_REQUIRE_SERVICES=1 turns the fixtures' "service missing" skips into errors, so a
-# missing install step cannot hide behind a green run.
+# missing install step cannot hide behind a green run. The JACK period is 512 frames
+# (10.7 ms) for the suite: the engine still renders 256-frame callbacks, but a shared CI
+# VM's scheduler cannot promise a 5.3 ms deadline (tools/bench_audio.py measures at 256).
 pytest: deps venv
-	HEARTSONG_REQUIRE_SERVICES=1 bash tools/with_jack_dummy.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
+	HEARTSONG_REQUIRE_SERVICES=1 JACK_DUMMY_PERIOD=512 bash tools/with_jack_dummy.sh $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # -k: a lint or type error does not hide the test results; any failure still fails `make test`.
 test:

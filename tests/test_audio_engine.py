@@ -26,6 +26,7 @@ from heartsong.audio import (
     list_output_devices,
 )
 from heartsong.audio.params import P_SEQ, P_VOLUME_DB, ParamBoard, ParamValues, _read_params
+from heartsong.audio.soundscape_model import BOUNDS
 from heartsong.errors import AudioDeviceError, InputDataError
 from heartsong.events import SoundTargets
 
@@ -152,7 +153,7 @@ def test_set_targets_clamps_into_preset_ranges_and_ceiling() -> None:
 @pytest.mark.parametrize(
     ("targets", "field"),
     [
-        (SoundTargets("rain"), "soundscape"),
+        (SoundTargets("whale_song"), "soundscape"),
         (SoundTargets("ocean", volume_db=float("nan")), "volume_db"),
         (SoundTargets("ocean", intensity=float("inf")), "intensity"),
         (SoundTargets("ocean", breath_rate_bpm=-6.0), "breath_rate_bpm"),
@@ -196,22 +197,38 @@ def test_callback_handles_an_unexpected_frame_count(warm: AudioEngine) -> None:
 
 
 # ----------------------------------------------------------------------------- safety
+BLARING = Soundscape(
+    "blaring",
+    "Everything at the loudest gains and trim the data model allows.",
+    tuple(Layer(source, 4.0, 0.0) for source in ("white", "pad", "rain", "pulse", "binaural")),
+    volume_db=ParamRange(-90.0, 0.0),
+    tempo_bpm=ParamRange(30.0, 120.0),
+    beat_hz=ParamRange(0.5, 30.0),
+    trim_db=40.0,
+)
+
+
 def test_output_never_exceeds_the_ceiling_for_random_extreme_targets(warm: AudioEngine) -> None:
     rng = np.random.default_rng(42)
-    for max_db in (-6.0, -20.0):
-        engine = make_engine(max_volume_db=max_db, fade_s=0.1, seed=int(rng.integers(1000)))
+    presets = {**PRESETS, "blaring": BLARING}
+    for max_db in (-6.0, -20.0, 0.0):
+        engine = make_engine(
+            max_volume_db=max_db, fade_s=0.1, seed=int(rng.integers(1000)), presets=presets
+        )
         ceiling = np.float32(10 ** (max_db / 20))
         assert engine.ceiling <= ceiling
         peak = 0.0
-        for _ in range(40):
-            engine.set_targets(
-                SoundTargets(
-                    str(rng.choice(list(PRESETS))),
-                    volume_db=float(rng.uniform(-10.0, 40.0)),
-                    intensity=float(rng.choice([0.0, 1.0, 5.0])),
-                    brightness=float(rng.choice([0.0, 1.0, 5.0])),
-                    breath_rate_bpm=float(rng.choice([3.0, 20.0, 100.0])),
-                )
+        for _ in range(60):
+            extreme = {
+                key: float(rng.choice([-1e3, 0.0, 1.0, 5.0, 1e3]))
+                for key in ("intensity", "brightness", "tempo_bpm", "beat_hz")
+            }
+            engine.set_params(
+                soundscape=str(rng.choice(list(presets))),
+                playing=True,
+                volume_db=float(rng.uniform(-10.0, 40.0)),
+                breath_rate_bpm=float(rng.choice([3.0, 20.0, 100.0])),
+                **extreme,
             )
             out = render_seconds(engine, 0.1)
             peak = max(peak, float(np.abs(out).max()))
@@ -219,44 +236,78 @@ def test_output_never_exceeds_the_ceiling_for_random_extreme_targets(warm: Audio
         assert peak > 0.5 * engine.ceiling  # the test did drive it hard
 
 
-def test_no_clicks_under_random_target_changes_and_preset_switches(warm: AudioEngine) -> None:
-    names = list(PRESETS)
-    # Reference: each preset held steady at its loudest, brightest legal setting.
-    steady = 0.0
-    for name in names:
-        engine = make_engine(seed=1)
-        preset = PRESETS[name]
-        engine.set_targets(
-            SoundTargets(name, volume_db=0.0, intensity=1.0, brightness=preset.brightness.hi)
-        )
-        render_seconds(engine, 3.5)  # past the fade-in
-        steady = max(steady, max_step(render_seconds(engine, 10.0)))
+def loudest(name: str) -> dict[str, object]:
+    """Every control of preset ``name`` at the top of its range (the largest steps)."""
+    values: dict[str, object] = {"soundscape": name, "playing": True, "breath_rate_bpm": None}
+    for key, rng in PRESETS[name].ranges().items():
+        if rng is not None and key != "breath_rate_bpm":
+            values[key] = rng.hi
+    return values
 
-    engine = make_engine(seed=2)
-    rng = np.random.default_rng(2)
+
+def random_change(name: str, rng: np.random.Generator) -> dict[str, object]:
+    """A random point inside preset ``name``'s ranges (pacer on 70 % of the time)."""
+    values: dict[str, object] = {"soundscape": name, "playing": True}
+    for key, r in PRESETS[name].ranges().items():
+        if r is not None:
+            values[key] = float(rng.uniform(r.lo, r.hi))
+    if rng.random() < 0.3:
+        values["breath_rate_bpm"] = None
+    return values
+
+
+@pytest.fixture(scope="module")
+def steady_steps() -> dict[str, float]:
+    """Largest sample-to-sample step of each preset held at its loudest, brightest setting."""
+    steps = {}
+    for name in PRESETS:
+        engine = make_engine(seed=1, max_volume_db=0.0)
+        engine.set_params(**loudest(name))
+        render_seconds(engine, 3.0)  # past the fade-in
+        steps[name] = max_step(render_seconds(engine, 10.0))
+    return steps
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_no_clicks_when_a_preset_changes_every_100_ms(name: str,
+                                                      steady_steps: dict[str, float]) -> None:
+    engine = make_engine(seed=2, max_volume_db=0.0)
+    rng = np.random.default_rng(hash(name) % 1000)
     outs = []
-    for step in range(200):  # 20 s, a change every 100 ms, a preset switch every 5 s
-        engine.set_targets(
-            SoundTargets(
-                names[(step // 50) % len(names)],
-                volume_db=float(rng.uniform(-40.0, 0.0)),
-                intensity=float(rng.uniform(0.0, 1.0)),
-                brightness=float(rng.uniform(0.0, 1.0)),
-                breath_rate_bpm=float(rng.uniform(3.0, 20.0)) if rng.random() < 0.7 else None,
-            )
-        )
+    for _ in range(150):  # 15 s, every control moved every 100 ms
+        engine.set_params(**random_change(name, rng))
         outs.append(render_seconds(engine, 0.1))
-    changing = np.concatenate(outs)
-    assert changing.shape == (20 * FS, 2)
-    assert max_step(changing) <= 1.5 * steady
+    assert max_step(np.concatenate(outs)) <= 1.25 * steady_steps[name]
 
-    # The detector is not blind: the same loud steady sound switched on without a ramp.
-    loud = make_engine(seed=3)
-    loud.set_targets(SoundTargets("brown_noise", volume_db=0.0, intensity=1.0))
-    render_seconds(loud, 3.5)
-    x = render_seconds(loud, 1.0)
-    x[: int(np.argmax(np.abs(x[:, 0])))] = 0.0  # switched on at the loudest sample
-    assert max_step(x) > 1.5 * steady
+
+def test_no_clicks_with_changes_every_100_ms_and_a_switch_every_10_s(
+    steady_steps: dict[str, float],
+) -> None:
+    names = list(PRESETS)
+    engine = make_engine(seed=3, max_volume_db=0.0)
+    rng = np.random.default_rng(3)
+    segments = []
+    for name in names:
+        outs = []
+        for _ in range(100):
+            engine.set_params(**random_change(name, rng))
+            outs.append(render_seconds(engine, 0.1))
+        segments.append(np.concatenate(outs))
+    for i, (name, seg) in enumerate(zip(names, segments, strict=True)):
+        # while crossfading, both presets play: either one's steady steps are allowed
+        allowed = max(steady_steps[name], steady_steps[names[i - 1]] if i else 0.0)
+        assert max_step(seg) <= 1.25 * allowed, name
+
+    # The detector is not blind: the same steady sound 12 dB lower, stepped up by 12 dB to
+    # the reference's level without a ramp (at its loudest sample), is caught.
+    quiet = make_engine(seed=4, max_volume_db=0.0)
+    top = PRESETS["warm_drone"].volume_db.hi
+    quiet.set_params(**{**loudest("warm_drone"), "volume_db": top - 12.0})
+    render_seconds(quiet, 3.0)
+    x = render_seconds(quiet, 1.0)
+    k = int(np.argmax(np.abs(x[:, 0])))
+    x[k:] *= 10 ** (12 / 20)
+    assert max_step(x) > 1.25 * steady_steps["warm_drone"]
 
 
 def test_volume_change_is_ramped_not_stepped(warm: AudioEngine) -> None:
@@ -357,9 +408,12 @@ def test_breath_pacer_phase_follows_the_rate_and_shapes_the_level(warm: AudioEng
 
 # ----------------------------------------------------------------------------- real-time rules
 def test_render_does_not_allocate_after_warm_up(warm: AudioEngine) -> None:
-    engine = make_engine(fade_s=0.1)
-    engine.set_targets(SoundTargets("ocean", volume_db=-12.0, breath_rate_bpm=6.0))
+    engine = make_engine(fade_s=0.1, crossfade_s=60.0)
+    engine.set_targets(SoundTargets("forest_night", volume_db=-12.0, breath_rate_bpm=6.0))
     out = np.zeros((BLOCK, 2), dtype=np.float32)
+    for _ in range(20):
+        engine.render(out)
+    engine.set_params(soundscape="alpha_pulses")  # both presets' layers run while crossfading
     for _ in range(20):
         engine.render(out)
     tracemalloc.start()
@@ -548,3 +602,142 @@ def test_pyaudio_sink_plays_through_a_real_device(warm: AudioEngine, jack_server
         sink.close()
         sink.close()  # safe twice
     assert engine.callback_error is None
+
+
+# ----------------------------------------------------------------------------- named params
+def test_set_params_moves_some_controls_and_keeps_the_others() -> None:
+    engine = AudioEngine(max_volume_db=-10.0)
+    assert engine.targets is None and engine.params == {}
+    engine.set_params(soundscape="warm_drone", playing=True, intensity=0.3)
+    p = engine.params
+    preset = PRESETS["warm_drone"]
+    assert p["soundscape"] == "warm_drone" and p["playing"] is True and p["intensity"] == 0.3
+    assert p["tempo_bpm"] == preset.tempo_bpm.value  # never set: the preset's default
+    assert p["breath_rate_bpm"] is None
+    engine.set_params(tempo_bpm=500.0, brightness=0.5, volume_db=3.0)
+    p = engine.params
+    assert p["intensity"] == 0.3  # kept
+    assert p["tempo_bpm"] == preset.tempo_bpm.hi  # clamped into the preset's range
+    assert p["volume_db"] == -10.0  # the ceiling wins over the preset's range
+    assert engine.targets == SoundTargets("warm_drone", True, -10.0, 0.3, 0.5, None)
+    # the request is kept across presets and clamped into each one's range (or, where the
+    # preset does not use the control, into the widest bounds)
+    engine.set_params(soundscape="ocean")
+    assert engine.params["tempo_bpm"] == BOUNDS["tempo_bpm"][1]
+    engine.set_params(soundscape="alpha_pulses", beat_hz=2.0)
+    assert engine.params["beat_hz"] == PRESETS["alpha_pulses"].beat_hz.lo  # 8 Hz: alpha
+    assert engine.params["tempo_bpm"] == PRESETS["alpha_pulses"].tempo_bpm.hi
+
+
+@pytest.mark.parametrize(
+    ("named", "field"),
+    [
+        ({"loudness": 3.0}, "loudness"),
+        ({"soundscape": "whale_song"}, "soundscape"),
+        ({"intensity": "high"}, "intensity"),
+        ({"beat_hz": float("nan")}, "beat_hz"),
+        ({"tempo_bpm": True}, "tempo_bpm"),
+        ({"playing": "yes"}, "playing"),
+        ({"breath_rate_bpm": -1.0}, "breath_rate_bpm"),
+    ],
+)
+def test_set_params_rejects_bad_names_and_values(named: dict[str, object], field: str) -> None:
+    engine = AudioEngine()
+    engine.set_params(soundscape="ocean", playing=True)
+    before = engine.params
+    with pytest.raises(InputDataError) as err:
+        engine.set_params(**{"intensity": 0.9, **named})
+    assert err.value.field == field
+    assert engine.params == before  # nothing published
+
+
+def test_set_targets_takes_tempo_and_beat_from_richer_targets() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class RicherTargets(SoundTargets):  # what SoundTargets may grow into
+        tempo_bpm: float | None = None
+        beat_hz: float | None = None
+
+    engine = AudioEngine()
+    engine.set_targets(RicherTargets("binaural_sleep", beat_hz=2.0))  # type: ignore[call-arg]
+    assert engine.params["beat_hz"] == 2.0
+    engine.set_targets(SoundTargets("binaural_sleep"))  # plain targets keep the beat
+    assert engine.params["beat_hz"] == 2.0
+
+
+def test_tempo_and_beat_glide_in_the_callback() -> None:
+    engine = make_engine(fade_s=0.1)
+    engine.set_params(soundscape="binaural_sleep", playing=True, beat_hz=2.0)
+    render_seconds(engine, 0.5)
+    engine.set_params(beat_hz=10.0)
+    board = engine._board.read()
+    assert board is not None and board.beat_hz == 10.0
+    x = render_seconds(engine, 1.0)  # half a time constant: not there yet, no jump
+    assert np.all(np.isfinite(x))
+    assert 2.0 < engine._ctl[17] < 10.0  # C_BEAT_HZ: smoothed towards the target
+    render_seconds(engine, 14.0)
+    assert engine._ctl[17] == pytest.approx(10.0, abs=0.02)
+
+
+# ----------------------------------------------------------------------------- sleep timer
+def test_sleep_timer_fades_out_slowly_then_stays_silent_until_cleared() -> None:
+    timed, plain = make_engine(fade_s=0.1, seed=6), make_engine(fade_s=0.1, seed=6)
+    for e in (timed, plain):
+        e.set_targets(SoundTargets("brown_noise", volume_db=-24.0))
+        render_seconds(e, 0.5)
+    timed.set_sleep_timer(1.0, fade_s=4.0)
+    assert timed.sleep_remaining_s == pytest.approx(5.0)
+    gains, expected = [], []
+    start = timed.frames_rendered + FS
+    for _ in range(int(6.0 * FS / BLOCK)):
+        a = render_seconds(timed, BLOCK / FS).astype(np.float64)
+        b = render_seconds(plain, BLOCK / FS).astype(np.float64)
+        if np.abs(b[-1, 0]) > 1e-4 and not timed.is_silent:
+            gains.append(a[-1, 0] / b[-1, 0])
+            p = min(max((timed.frames_rendered - start) / (4.0 * FS), 0.0), 1.0)
+            expected.append((1.0 - p) ** 3)
+    np.testing.assert_allclose(gains, expected, atol=1e-4)
+    assert min(gains) < 0.01 and max(gains) == pytest.approx(1.0)
+    assert timed.is_asleep and timed.sleep_remaining_s == 0.0
+    render_seconds(timed, 0.3)  # the gate closes behind the fade
+    assert timed.is_silent
+    timed.set_targets(SoundTargets("brown_noise", volume_db=-24.0))  # still asleep
+    assert not render_seconds(timed, 0.5).any()
+    timed.set_sleep_timer(None)
+    assert timed.sleep_remaining_s is None and not timed.is_asleep
+    assert render_seconds(timed, 0.5).any()  # fades back in
+
+
+def test_sleep_timer_rejects_bad_durations() -> None:
+    engine = AudioEngine()
+    for after, fade, field in ((-1.0, None, "after_s"), (1.0, 0.0, "fade_s"),
+                               (float("inf"), None, "after_s")):
+        with pytest.raises(InputDataError) as err:
+            engine.set_sleep_timer(after, fade)
+        assert err.value.field == field
+
+
+# ----------------------------------------------------------------------------- resume
+def test_resume_from_silence_fades_back_in() -> None:
+    engine = make_engine(fade_s=0.5, seed=7)
+    engine.set_targets(SoundTargets("ocean", volume_db=-12.0))
+    steady = render_seconds(engine, 2.0)
+    level = float(np.sqrt(np.mean(steady[-FS // 2 :] ** 2)))
+    engine.resume_from_silence()
+    x = render_seconds(engine, 1.0)
+    rms = window_rms(x, 2400)
+    assert np.abs(x[:BLOCK]).max() < 0.05 * level  # starts from silence
+    assert rms[0] < rms[5] < rms[-1] and rms[-1] > 0.5 * level  # and fades in over fade_s
+
+
+def test_warm_up_leaves_the_engine_untouched_and_frames_for_validates() -> None:
+    engine = AudioEngine()
+    engine.set_params(soundscape="rain", playing=True)
+    ctl, state = engine._ctl.copy(), engine._state.copy()
+    engine.warm_up()
+    assert engine.is_warm and engine.frames_rendered == 0
+    np.testing.assert_array_equal(engine._ctl, ctl)
+    np.testing.assert_array_equal(engine._state, state)
+    assert engine.frames_for(0.5) == FS // 2
+    for bad in (-1.0, float("nan"), True, "1"):
+        with pytest.raises(InputDataError, match="seconds"):
+            engine.frames_for(bad)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Synthesis kernels against plain NumPy/SciPy references, spectra and envelope timing."""
+"""Synthesis primitives against plain NumPy/SciPy references, spectra and envelope timing."""
 
 from __future__ import annotations
 
@@ -12,64 +12,35 @@ from scipy.signal import lfilter
 from heartsong.audio.kernels import (
     BREATH_INHALE_FRACTION,
     SOURCE_RMS,
-    SWELL_CUTOFF_FLOOR,
-    SWELL_PERIOD_RANGE_S,
-    SWELL_RISE_FRACTION,
     _apply_envelope,
     _apply_gain_ramp,
     _breath_envelope,
     _brown_noise,
     _limit_into,
     _mix_ramped,
-    _ocean_swell,
     _one_pole_lowpass,
     _pink_noise,
     _soft_limit,
+    _svf_bandpass,
     _white_noise,
     _xorshift_uniform,
     brown_coefficients,
     lowpass_coefficient,
     seed_rng_states,
+    svf_coefficients,
+)
+from test_audio_refs import (
+    KELLET_DELAYED,
+    KELLET_DIRECT,
+    KELLET_POLES,
+    PINK_RAW_RMS,
+    RefRng,
 )
 
 FS = 48000.0
-MASK64 = (1 << 64) - 1
-
-# Kellet's refined pink filter as a table of parallel one-poles: (pole, input gain).
-KELLET_POLES = (
-    (0.99886, 0.0555179),
-    (0.99332, 0.0750759),
-    (0.96900, 0.1538520),
-    (0.86650, 0.3104856),
-    (0.55000, 0.5329522),
-    (-0.7616, -0.0168980),
-)
-KELLET_DIRECT = 0.5362
-KELLET_DELAYED = 0.115926
-PINK_RAW_RMS = 1.7612
 
 
 # ----------------------------------------------------------------------------- references
-class RefRng:
-    """xorshift64* in Python integers (Vigna 2016)."""
-
-    def __init__(self, state: int) -> None:
-        self.x = int(state)
-
-    def next(self) -> float:
-        x = self.x
-        x ^= x >> 12
-        x ^= (x << 25) & MASK64
-        x ^= x >> 27
-        self.x = x
-        r = (x * 0x2545F4914F6CDD1D) & MASK64
-        return (r >> 11) * 2.0**-52 - 1.0
-
-    def block(self, frames: int) -> np.ndarray:
-        """Draws for ``frames`` stereo frames, left then right, as (frames, 2)."""
-        return np.array([self.next() for _ in range(2 * frames)]).reshape(frames, 2)
-
-
 def ref_pink(w: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Kellet's filter per channel with lfilter; returns (pink, new state)."""
     out = np.empty_like(w)
@@ -108,15 +79,6 @@ def ref_lowpass(x: np.ndarray, state: np.ndarray, a0: float, a1: float) -> np.nd
         prev = prev + a[i] * (x[i] - prev)
         y[i] = prev
     return y
-
-
-def ref_swell_shape(phase: np.ndarray) -> np.ndarray:
-    r = SWELL_RISE_FRACTION
-    return np.where(
-        phase < r,
-        0.5 - 0.5 * np.cos(np.pi * phase / r),
-        0.5 + 0.5 * np.cos(np.pi * (phase - r) / (1 - r)),
-    )
 
 
 def ref_breath_shape(phase: np.ndarray, inhale: float) -> np.ndarray:
@@ -186,14 +148,14 @@ def test_white_noise_matches_reference(rng_state: np.ndarray) -> None:
 
 def test_pink_noise_matches_lfilter_reference_across_blocks(rng_state: np.ndarray) -> None:
     ref = RefRng(int(rng_state[0]))
-    state = np.zeros((2, 7))
-    ref_state = state.copy()
+    state = np.zeros(14)  # flat: left channel's 7 floats, then the right's
+    ref_state = state.reshape(2, 7).copy()
     for n in (200, 137):  # two blocks: the state must carry over exactly
         out = np.zeros((n, 2))
         _pink_noise(out, rng_state, state)
         expected, ref_state = ref_pink(ref.block(n), ref_state)
         np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(state, ref_state, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(state.reshape(2, 7), ref_state, rtol=1e-9, atol=1e-12)
 
 
 def test_brown_noise_matches_lfilter_reference(rng_state: np.ndarray) -> None:
@@ -219,7 +181,7 @@ def test_noise_spectrum_slope(kind: str, slope: float, tol: float) -> None:
     if kind == "white":
         _white_noise(out, rng)
     elif kind == "pink":
-        _pink_noise(out, rng, np.zeros((2, 7)))
+        _pink_noise(out, rng, np.zeros(14))
     else:
         leak, gain = brown_coefficients(20.0, FS)
         _brown_noise(out, rng, np.zeros(2), leak, gain)
@@ -256,92 +218,52 @@ def test_lowpass_coefficient_gives_minus_3_db_at_cutoff() -> None:
     assert lowpass_coefficient(100.0, FS) < lowpass_coefficient(200.0, FS)
 
 
-# ----------------------------------------------------------------------------- ocean
-def ref_ocean(
-    n: int,
-    rng: RefRng,
-    pink_state: np.ndarray,
-    brown_state: np.ndarray,
-    lp_state: np.ndarray,
-    swell: np.ndarray,
-    fc0: float,
-    fc1: float,
-    d0: float,
-    d1: float,
-    leak: float,
-    gain: float,
-) -> np.ndarray:
-    """Per-sample loop written from the description in the kernel's docstring."""
-    p_lo, p_hi = SWELL_PERIOD_RANGE_S
-    pink_g = SOURCE_RMS / PINK_RAW_RMS
-    out = np.zeros((n, 2))
-    fc = ramp(fc0, fc1, n)
-    depth = ramp(d0, d1, n)
-    ps = pink_state.copy()
-    for i in range(n):
-        e = float(ref_swell_shape(np.array(swell[0])))
-        cutoff = min(
-            max(fc[i] * (SWELL_CUTOFF_FLOOR + (1 - SWELL_CUTOFF_FLOOR) * e), 1.0), 0.45 * FS
-        )
-        a = 1 - math.exp(-2 * math.pi * cutoff / FS)
-        amp = 0.95 * (1 - depth[i] + depth[i] * e)
-        for c in range(2):
-            w_pink = rng.next()
-            b = ps[c]
-            for k, (pole, g) in enumerate(KELLET_POLES):
-                b[k] = pole * b[k] + g * w_pink
-            pink = (b[:6].sum() + b[6] + KELLET_DIRECT * w_pink) * pink_g
-            b[6] = KELLET_DELAYED * w_pink
-            brown_state[c] = leak * brown_state[c] + gain * rng.next()
-            x = 0.8 * brown_state[c] + 0.6 * pink
-            lp_state[c] += a * (x - lp_state[c])
-            out[i, c] = amp * lp_state[c]
-        swell[0] += 1 / (swell[1] * FS)
-        if swell[0] >= 1:
-            swell[0] -= 1
-            swell[1] = p_lo + (p_hi - p_lo) * 0.5 * (rng.next() + 1)
-    pink_state[:] = ps
-    return out
+def ref_svf_bandpass(x: np.ndarray, fc: float, q: float, fs: float) -> np.ndarray:
+    """The SVF's band-pass as the bilinear transform of H(s) = (s/w0)/(s^2/w0^2 + s/(Q w0) + 1),
+    prewarped at fc (what the trapezoidal SVF is), through scipy's lfilter."""
+    k = 1.0 / math.tan(math.pi * fc / fs)  # s = k (1 - z^-1)/(1 + z^-1), w0 = 1
+    b = np.array([k, 0.0, -k])
+    a = np.array([k * k + k / q + 1.0, 2.0 - 2.0 * k * k, k * k - k / q + 1.0])
+    return np.asarray(lfilter(b / a[0], a / a[0], x))
 
 
-def test_ocean_swell_matches_reference_including_a_new_wave(rng_state: np.ndarray) -> None:
-    leak, gain = brown_coefficients(20.0, FS)
-    n = 400
-    # start 100 samples before the end of a 9 s wave, so a new period is drawn mid-block
-    swell = np.array([1.0 - 100.0 / (9.0 * FS), 9.0])
-    pink, brown, lp = np.full((2, 7), 0.01), np.array([0.05, -0.05]), np.zeros(2)
-    ref = RefRng(int(rng_state[0]))
-    r_swell, r_pink, r_brown, r_lp = swell.copy(), pink.copy(), brown.copy(), lp.copy()
-    expected = ref_ocean(n, ref, r_pink, r_brown, r_lp, r_swell, 800, 1600, 0.3, 0.6, leak, gain)
-    out = np.zeros((n, 2))
-    _ocean_swell(out, rng_state, pink, brown, lp, swell, FS, 800, 1600, 0.3, 0.6, leak, gain)
-    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(swell, r_swell, rtol=1e-12)
-    assert SWELL_PERIOD_RANGE_S[0] <= swell[1] <= SWELL_PERIOD_RANGE_S[1]
-    assert swell[0] < 0.01  # wrapped
+def test_svf_bandpass_matches_the_bilinear_band_pass_and_peaks_at_q() -> None:
+    x = np.random.default_rng(4).standard_normal(3000)
+    fc, q = 1200.0, 2.5
+    a1, a2, a3 = svf_coefficients(fc, q, FS)
+    st = np.zeros(4)
+    y = np.array([_svf_bandpass(v, st, 2, a1, a2, a3) for v in x])
+    assert np.all(st[:2] == 0.0)  # only its own two floats are touched
+    np.testing.assert_allclose(y, ref_svf_bandpass(x, fc, q, FS), rtol=1e-9, atol=1e-12)
+    # v1 peaks at gain Q at the centre frequency and falls off either side
+    t = np.arange(int(FS)) / FS
+    gains = []
+    for f in (fc / 4, fc, fc * 4):
+        st[:] = 0.0
+        tone = np.sin(2 * np.pi * f * t)
+        out = np.array([_svf_bandpass(v, st, 0, a1, a2, a3) for v in tone])
+        gains.append(np.sqrt(2 * np.mean(out[len(out) // 2 :] ** 2)))
+    assert gains[1] == pytest.approx(q, rel=0.01)
+    assert gains[0] < gains[1] / 4 and gains[2] < gains[1] / 4
 
 
-def test_ocean_waves_last_8_to_14_s_and_crests_are_louder() -> None:
-    rng = seed_rng_states(11, 1)
-    leak, gain = brown_coefficients(20.0, FS)
-    pink, brown, lp, swell = np.zeros((2, 7)), np.zeros(2), np.zeros(2), np.zeros(2)
-    block = np.zeros((4800, 2))  # 0.1 s
-    periods, phases, rms = [], [], []
-    for _ in range(1500):  # 150 s
-        phases.append(swell[0])
-        _ocean_swell(block, rng, pink, brown, lp, swell, FS, 2000, 2000, 0.7, 0.7, leak, gain)
-        periods.append(swell[1])
-        rms.append(np.sqrt(np.mean(block**2)))
-    distinct = sorted(set(periods))
-    assert len(distinct) >= 150 / 14 - 1
-    assert all(8.0 <= p <= 14.0 for p in distinct)
-    assert np.std(distinct) > 0.5  # not a metronome
-    shape = ref_swell_shape(np.array(phases))
-    rms_arr = np.array(rms[10:])
-    crest = rms_arr[shape[10:] > 0.8].mean()
-    trough = rms_arr[shape[10:] < 0.2].mean()
-    assert crest > 2.0 * trough
-    assert np.corrcoef(shape[10:], rms_arr)[0, 1] > 0.8
+def test_svf_state_stays_continuous_when_the_centre_jumps() -> None:
+    # A centre jump between samples (every 100 samples, 300 Hz <-> 3 kHz) never makes a
+    # sample-to-sample step larger than the filter makes when held at either centre.
+    x = np.random.default_rng(8).standard_normal(6000) * 0.1
+
+    def run(centre: object) -> np.ndarray:
+        st = np.zeros(2)
+        out = []
+        for i, v in enumerate(x):
+            fc = centre(i) if callable(centre) else centre
+            out.append(_svf_bandpass(v, st, 0, *svf_coefficients(float(fc), 1.0, FS)))
+        return np.array(out)
+
+    steady = max(np.abs(np.diff(run(c))).max() for c in (300.0, 3000.0))
+    swept = run(lambda i: 300.0 if (i // 100) % 2 == 0 else 3000.0)
+    assert np.all(np.isfinite(swept))
+    assert np.abs(np.diff(swept)).max() <= 1.05 * steady
 
 
 # ----------------------------------------------------------------------------- breath

@@ -500,3 +500,9 @@ def test_sensor_rate_and_pulse_width_are_checked_against_the_datasheet(tmp_path:
         load_config(path)
     line = info.value.one_line()
     assert str(path) in line and "sensor." in line
+
+
+def test_soundscape_must_be_a_known_preset() -> None:
+    with pytest.raises(ConfigError) as info:
+        with_overrides(Config(), {"audio.soundscape": "whale_song"})
+    assert info.value.key == "audio.soundscape" and "ocean" in info.value.expected

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import signal
 from collections import deque
@@ -264,6 +265,15 @@ class Appliance:
             )
         return status
 
+    def _arm_sleep_timer(self) -> None:
+        """Let the engine fade slowly so the sound is gone when the sleep timer runs out."""
+        remaining_s = self.sleep_timer_remaining_min() * 60.0
+        if remaining_s <= 0:
+            self.engine.set_sleep_timer(None)
+            return
+        fade_s = min(self.cfg.therapy.sleep_fade_min * 60.0, remaining_s)
+        self.engine.set_sleep_timer(remaining_s - fade_s, fade_s=fade_s)
+
     def sleep_timer_remaining_min(self) -> float:
         """Minutes until the sleep timer stops the sound (0 when off)."""
         return sleep_timer_remaining_min(self.settings, self.clock.monotonic() - self._session_t0)
@@ -308,6 +318,7 @@ class Appliance:
             session_elapsed_s=now - self._session_t0,
             configured_sleep_timer_s=self.cfg.therapy.sleep_timer_min * 60.0,
         )
+        timer_before = self.settings.sleep_timer_s
         self.settings = applied.settings
         if applied.restart_session:
             self._session_t0 = now
@@ -315,6 +326,8 @@ class Appliance:
                 self.recorder.start_session(
                     self.clock.wall(), self.settings.mode, self.settings.soundscape
                 )
+        if applied.restart_session or self.settings.sleep_timer_s != timer_before:
+            self._arm_sleep_timer()
         self._emit("command", applied.reason, command=type(command).__name__)
         latest = self.metrics_history[-1] if self.metrics_history else None
         self._apply(
@@ -376,7 +389,12 @@ class Appliance:
         self.engine.warm_up()
         for pipe in self.pipelines.values():
             pipe.warm_up()
+        # Everything allocated so far lives for the whole run: keep the collector from
+        # walking it, which shortens the pauses that can hold the GIL from the audio thread.
+        gc.collect()
+        gc.freeze()
         self._apply(decide(PolicyInput(self.settings, 0.0, None), None))
+        self._arm_sleep_timer()
         if self.mqtt is not None:
             self.mqtt.start(on_command=call_on_loop(loop, self.on_command))
         self.sink.start()

@@ -61,9 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze_cmd.add_parser(sub)
 
-    from heartsong import store_cmd
+    from heartsong import audio_cmd, store_cmd
 
     store_cmd.add_parser(sub)
+    audio_cmd.add_parser(sub)
 
     c = sub.add_parser("config", help="show the effective configuration")
     c.add_argument("--print", dest="print_", action="store_true", required=True,
@@ -168,8 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from heartsong import analyze_cmd
 
             return analyze_cmd.run(args)
-        from heartsong import store_cmd
+        from heartsong import audio_cmd, store_cmd
 
+        if args.command in ("soundscapes", "render"):
+            return audio_cmd.run(args, cfg)
         if args.command in store_cmd.COMMANDS:
             return store_cmd.run(args, cfg.device.state_dir)
         if args.command == "config":

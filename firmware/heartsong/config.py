@@ -331,7 +331,21 @@ class AudioConfig:
     )
     fade_s: float = field(
         default=3.0,
-        metadata=setting(Number(0.1, 30, "s"), "Fade-in, fade-out and crossfade time in s."),
+        metadata=setting(Number(0.1, 30, "s"), "Fade-in and fade-out time in s."),
+    )
+    crossfade_s: float = field(
+        default=4.0,
+        metadata=setting(
+            Number(2, 30, "s"), "Equal-power crossfade between soundscapes, in s."
+        ),
+    )
+    wait_for_device: bool = field(
+        default=True,
+        metadata=setting(
+            Boolean(),
+            "Start without the output device and play when it appears (a USB speaker "
+            "plugged in later); false = a missing device stops start-up.",
+        ),
     )
 
 
@@ -356,6 +370,13 @@ class TherapyConfig:
     sleep_timer_min: float = field(
         default=0.0,
         metadata=setting(Number(0, 720, "min"), "Stop playing after this many minutes; 0 = never."),
+    )
+    sleep_fade_min: float = field(
+        default=10.0,
+        metadata=setting(
+            Number(1, 60, "min"),
+            "Minutes the sleep timer's fade takes; it ends when the timer runs out.",
+        ),
     )
 
 
@@ -733,11 +754,20 @@ def _rule_sensor_timing(cfg: Config) -> _Broken | None:
     return None
 
 
+def _rule_known_soundscape(cfg: Config) -> _Broken | None:
+    from heartsong.audio.soundscapes import PRESETS
+
+    if cfg.audio.soundscape not in PRESETS:
+        return "audio.soundscape", cfg.audio.soundscape, "one of " + ", ".join(PRESETS)
+    return None
+
+
 def _rule_controls(cfg: Config) -> _Broken | None:
     return controls_problem(cfg.controls, sensor_int_pin=cfg.sensor.int_pin)
 
 
 _RULES: tuple[_Rule, ...] = (
+    _rule_known_soundscape,
     _rule_controls,
     _rule_some_source,
     _rule_sensor_timing,

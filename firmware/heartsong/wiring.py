@@ -54,6 +54,7 @@ def make_engine(cfg: Config, seed: int = 0) -> AudioEngine:
         buffer_frames=cfg.audio.buffer_frames,
         max_volume_db=cfg.audio.max_volume_db,
         fade_s=cfg.audio.fade_s,
+        crossfade_s=cfg.audio.crossfade_s,
         seed=seed,
     )
 
@@ -61,7 +62,7 @@ def make_engine(cfg: Config, seed: int = 0) -> AudioEngine:
 def make_sink(cfg: Config, engine: AudioEngine) -> Sink:
     """The sink named by ``audio.output``: a PortAudio device, a WAV file, or nothing."""
     if cfg.audio.output == "device":
-        return PyAudioSink(engine, cfg.audio.device)
+        return PyAudioSink(engine, cfg.audio.device, require_device=not cfg.audio.wait_for_device)
     if cfg.audio.output == "wav":
         return WavSink(cfg.audio.wav_path, engine.sample_rate_hz)
     return NullSink()

@@ -1,29 +1,20 @@
-"""The audio engine: control-side API and the allocation-free render called by the device.
+"""The audio engine's control side: validate, clamp and publish targets; own the buffers.
 
-Two sides meet here. The *control side* (the asyncio loop) calls :meth:`AudioEngine.set_targets`
-and :meth:`AudioEngine.fade_out`, which validate, clamp and publish target parameters
-through a lock-free :class:`~heartsong.audio.params.ParamBoard`. The *audio side*
-(PortAudio's thread, or a non-real-time pump) calls :meth:`AudioEngine.render`, which runs
-one numba kernel over preallocated arrays: it reads the targets, ramps towards them block
-by block, synthesises the layers, and limits the mix. It never allocates, locks, logs or
-does I/O (DESIGN.md, "the audio callback is sacred").
-
-Ramps (why nothing ever clicks)
--------------------------------
-* Volume, intensity and brightness follow one-pole smoothers per block (time constants
-  ``TAU_VOLUME_S``, ``TAU_PARAM_S``; volume in dB, then converted to linear), and every
-  gain or filter coefficient is interpolated linearly per sample across the block.
-* The play/stop gate is a linear ramp over ``fade_s`` seconds shaped by a smoothstep.
-* A preset change crossfades over ``crossfade_s`` (>= 2 s) with equal power per source:
-  ``g = sqrt(cos(pi x/2)**2 g_from**2 + sin(pi x/2)**2 g_to**2)``, which is the classic
-  equal-power crossfade for sources only one preset uses and keeps a source both presets
-  share at a steady level (no +3 dB bump at the midpoint).
-* While the output is silent the engine jumps to its targets (preset and controls), so a
-  fade-in starts from the requested sound rather than gliding from the previous one.
+Two sides meet here. The *control side* (the asyncio loop, MQTT, the CLI) calls
+:meth:`AudioEngine.set_targets`, :meth:`~AudioEngine.set_params`,
+:meth:`~AudioEngine.fade_out` and :meth:`~AudioEngine.set_sleep_timer`, which validate and
+clamp the values into the preset's ranges and the volume ceiling, then publish them through
+a lock-free :class:`~heartsong.audio.params.ParamBoard`. The *audio side* (PortAudio's
+thread, or a sink pumping simulated time) calls :meth:`AudioEngine.render` or
+:meth:`AudioEngine.process_callback`, which run the numba kernel of
+``heartsong.audio.mixer`` over arrays allocated here once. The callback never allocates
+(beyond the bytes object PyAudio requires), locks, logs or does I/O (DESIGN.md, "the audio
+callback is sacred").
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -32,38 +23,47 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
-from heartsong.audio.kernels import (
-    BREATH_INHALE_FRACTION,
-    _apply_envelope,
-    _apply_gain_ramp,
-    _breath_envelope,
-    _brown_noise,
-    _limit_into,
-    _mix_ramped,
-    _ocean_swell,
-    _one_pole_lowpass,
-    _pink_noise,
-    _white_noise,
-    brown_coefficients,
-    lowpass_coefficient,
-    seed_rng_states,
+from heartsong.audio.harmony import chord_table
+from heartsong.audio.kernels import brown_coefficients, seed_rng_states
+from heartsong.audio.mixer import (
+    C_BREATH_LEVEL,
+    C_BREATH_PHASE,
+    C_FRAMES,
+    C_GATE,
+    C_MASTER,
+    C_PRESET,
+    C_SLEEP_GAIN,
+    C_VOLUME_DB,
+    C_XFADE,
+    C_XRUNS,
+    F_BROWN_GAIN,
+    F_BROWN_LEAK,
+    F_CEILING,
+    F_CROSSFADE_S,
+    F_DETUNE_MAX_CENTS,
+    F_DETUNE_MIN_CENTS,
+    F_FS,
+    F_KNEE,
+    F_LP_MAX_HZ,
+    F_LP_MIN_HZ,
+    F_SWELL_DEPTH_MAX,
+    F_SWELL_DEPTH_MIN,
+    F_TAU_PARAM_S,
+    F_TAU_PITCH_S,
+    F_TAU_SLOW_S,
+    F_TAU_VOLUME_S,
+    N_CFG,
+    N_CTL,
+    N_SOURCES,
+    STATE_WIDTH,
+    _jump_to_targets,
+    _render,
+    preset_table,
 )
-from heartsong.audio.params import (
-    N_PARAMS,
-    P_BREATH_RATE_BPM,
-    P_BRIGHTNESS,
-    P_FADE_S,
-    P_INTENSITY,
-    P_PLAYING,
-    P_PRESET,
-    P_VOLUME_DB,
-    ParamBoard,
-    ParamValues,
-    _read_params,
-)
-from heartsong.audio.soundscapes import PRESETS, SOURCES, Soundscape
+from heartsong.audio.params import N_PARAMS, ParamBoard, ParamValues
+from heartsong.audio.soundscape_model import BOUNDS, MOVABLE, ParamRange, Soundscape
+from heartsong.audio.soundscapes import PRESETS
 from heartsong.errors import InputDataError
 from heartsong.events import SoundTargets
 
@@ -72,18 +72,21 @@ __all__ = ["AudioEngine"]
 logger = logging.getLogger(__name__)
 
 F32Array = npt.NDArray[np.float32]
-F64Array = npt.NDArray[np.float64]
 
 #: Time constant of the master-volume smoother in seconds (applied in dB).
 TAU_VOLUME_S: Final = 0.4
 #: Time constant of the intensity and brightness smoothers in seconds.
 TAU_PARAM_S: Final = 0.6
-#: Time constant of the breath-rate and breath-depth smoothers in seconds.
-TAU_BREATH_S: Final = 2.0
+#: Time constant of the breath, tempo and beat-rate smoothers in seconds.
+TAU_SLOW_S: Final = 2.0
+#: Time constant of a tonal layer's pitch glide between presets in seconds.
+TAU_PITCH_S: Final = 1.0
 #: Shortest fade of the play/stop gate in seconds (a "stop now" still does not click).
 MIN_FADE_S: Final = 0.05
 #: Shortest preset crossfade in seconds.
 MIN_CROSSFADE_S: Final = 2.0
+#: Default sleep-timer fade in seconds (slow: ten minutes).
+SLEEP_FADE_S: Final = 600.0
 #: The limiter starts bending this many dB below the ceiling.
 LIMITER_KNEE_DB: Final = 6.0
 #: Brightness 0 and 1 map to these low-pass cutoffs in Hz (exponential in between).
@@ -92,292 +95,42 @@ BRIGHTNESS_CUTOFF_HZ: Final = (150.0, 12000.0)
 BROWN_CORNER_HZ: Final = 20.0
 #: Ocean swell depth at intensity 0 and 1.
 SWELL_DEPTH_RANGE: Final = (0.3, 0.8)
-
-# PortAudio callback status bits (portaudio.h) and return code; kept here so this module
-# does not import pyaudio.
-_PA_OUTPUT_UNDERFLOW: Final = 0x4
-_PA_OUTPUT_OVERFLOW: Final = 0x8
-_XRUN_FLAGS: Final = _PA_OUTPUT_UNDERFLOW | _PA_OUTPUT_OVERFLOW
+#: Pad detune in cents at intensity 0 and 1.
+DETUNE_RANGE_CENTS: Final = (3.0, 12.0)
+#: Names :meth:`AudioEngine.set_params` accepts besides the movable controls.
+_OTHER_PARAMS: Final = ("soundscape", "playing")
+#: What each numeric control accepts (before clamping into the preset's range), in words.
+_EXPECTED: Final = {
+    "volume_db": "a finite level in dBFS",
+    "intensity": "a number from 0 to 1",
+    "brightness": "a number from 0 to 1",
+    "tempo_bpm": "a tempo in beats/min, or None for the preset's default",
+    "breath_rate_bpm": "a rate >= 0 in breaths/min, or None",
+    "beat_hz": "a beat rate in Hz, or None for the preset's default",
+}
+#: Controls that accept None.
+_OPTIONAL: Final = ("tempo_bpm", "breath_rate_bpm", "beat_hz")
+# PortAudio's paContinue.
 _PA_CONTINUE: Final = 0
 
-# Source indices: the order of ``soundscapes.SOURCES``.
-SRC_WHITE: Final = 0
-SRC_PINK: Final = 1
-SRC_BROWN: Final = 2
-SRC_OCEAN: Final = 3
-N_SOURCES: Final = 4
-assert SOURCES == ("white", "pink", "brown", "ocean")
 
-# Preset table columns: gains, intensity depths, breath depth.
-PT_GAIN: Final = 0
-PT_DEPTH: Final = N_SOURCES
-PT_BREATH_DEPTH: Final = 2 * N_SOURCES
-PT_COLS: Final = 2 * N_SOURCES + 1
-
-# Configuration array (read-only for the kernel).
-F_FS: Final = 0
-F_CEILING: Final = 1
-F_KNEE: Final = 2
-F_BROWN_LEAK: Final = 3
-F_BROWN_GAIN: Final = 4
-F_LP_MIN_HZ: Final = 5
-F_LP_MAX_HZ: Final = 6
-F_TAU_VOLUME_S: Final = 7
-F_TAU_PARAM_S: Final = 8
-F_TAU_BREATH_S: Final = 9
-F_CROSSFADE_S: Final = 10
-F_SWELL_DEPTH_MIN: Final = 11
-F_SWELL_DEPTH_MAX: Final = 12
-N_CFG: Final = 13
-
-# Control state (written by the kernel; read, never written, by the control side).
-C_VOLUME_DB: Final = 0
-C_INTENSITY: Final = 1
-C_BRIGHTNESS: Final = 2
-C_BREATH_BPM: Final = 3
-C_BREATH_DEPTH: Final = 4
-C_BREATH_PHASE: Final = 5
-C_BREATH_LEVEL: Final = 6
-C_GATE: Final = 7
-C_MASTER: Final = 8
-C_LP_A: Final = 9
-C_OCEAN_CUTOFF_HZ: Final = 10
-C_SWELL_DEPTH: Final = 11
-C_XFADE: Final = 12
-C_PRESET: Final = 13
-C_XRUNS: Final = 14
-C_FRAMES: Final = 15
-C_SRC_GAIN: Final = 16
-C_SRC_FROM: Final = C_SRC_GAIN + N_SOURCES
-N_CTL: Final = C_SRC_FROM + N_SOURCES
-
-
-@njit(cache=True)
-def _cutoff_hz(brightness: float, cfg: F64Array) -> float:
-    """Low-pass cutoff in Hz for ``brightness`` 0..1 (exponential between the bounds)."""
-    lo = cfg[F_LP_MIN_HZ]
-    hi = cfg[F_LP_MAX_HZ]
-    return float(lo * (hi / lo) ** brightness)
-
-
-@njit(cache=True)
-def _target_gain(presets: F64Array, p: int, k: int, intensity: float) -> float:
-    """Linear gain of source ``k`` in preset ``p`` at ``intensity`` 0..1."""
-    return float(presets[p, PT_GAIN + k] * (1.0 - presets[p, PT_DEPTH + k] * (1.0 - intensity)))
-
-
-@njit(cache=True)
-def _jump_to_targets(
-    snap: F64Array, ctl: F64Array, cfg: F64Array, presets: F64Array, p: int
-) -> None:
-    """While silent: set every smoothed control straight to its target (nothing to hear)."""
-    ctl[C_PRESET] = p
-    ctl[C_XFADE] = 1.0
-    ctl[C_VOLUME_DB] = snap[P_VOLUME_DB]
-    ctl[C_INTENSITY] = snap[P_INTENSITY]
-    ctl[C_BRIGHTNESS] = snap[P_BRIGHTNESS]
-    rate = snap[P_BREATH_RATE_BPM]
-    if rate > 0.0:
-        ctl[C_BREATH_BPM] = rate
-        ctl[C_BREATH_DEPTH] = presets[p, PT_BREATH_DEPTH]
-    else:
-        ctl[C_BREATH_DEPTH] = 0.0
-    fc = _cutoff_hz(snap[P_BRIGHTNESS], cfg)
-    ctl[C_LP_A] = lowpass_coefficient(fc, cfg[F_FS])
-    ctl[C_OCEAN_CUTOFF_HZ] = fc
-    lo = cfg[F_SWELL_DEPTH_MIN]
-    ctl[C_SWELL_DEPTH] = lo + (cfg[F_SWELL_DEPTH_MAX] - lo) * snap[P_INTENSITY]
-    for k in range(N_SOURCES):
-        g = _target_gain(presets, p, k, snap[P_INTENSITY])
-        ctl[C_SRC_GAIN + k] = g
-        ctl[C_SRC_FROM + k] = g
-
-
-@njit(cache=True)
-def _render_block(
-    out: F32Array,
-    snap: F64Array,
-    ctl: F64Array,
-    cfg: F64Array,
-    presets: F64Array,
-    rng: npt.NDArray[np.uint64],
-    pink: F64Array,
-    brown: F64Array,
-    lp: F64Array,
-    swell: F64Array,
-    scratch: F64Array,
-    env: F64Array,
-) -> None:
-    """Render one block (at most ``env.shape[0]`` frames) into ``out``; see ``_render``."""
-    n = out.shape[0]
-    fs = cfg[F_FS]
-    dt = n / fs
-    want_play = snap[P_PLAYING] > 0.5
-    p = int(snap[P_PRESET])
-    if p < 0 or p >= presets.shape[0]:
-        p = int(ctl[C_PRESET])
-    t_rate = snap[P_BREATH_RATE_BPM]
-
-    if ctl[C_GATE] <= 0.0 and ctl[C_MASTER] == 0.0:
-        _jump_to_targets(snap, ctl, cfg, presets, p)
-        if not want_play:
-            out[:, :] = 0.0
-            ph = ctl[C_BREATH_PHASE] + ctl[C_BREATH_BPM] * dt / 60.0 if t_rate > 0.0 else 0.0
-            ctl[C_BREATH_PHASE] = ph - math.floor(ph)
-            ctl[C_FRAMES] += n
-            return
-
-    if p != int(ctl[C_PRESET]):
-        for k in range(N_SOURCES):
-            ctl[C_SRC_FROM + k] = ctl[C_SRC_GAIN + k]
-        ctl[C_PRESET] = p
-        ctl[C_XFADE] = 0.0
-
-    # Per-block smoothers.
-    a_vol = 1.0 - math.exp(-dt / cfg[F_TAU_VOLUME_S])
-    a_par = 1.0 - math.exp(-dt / cfg[F_TAU_PARAM_S])
-    a_br = 1.0 - math.exp(-dt / cfg[F_TAU_BREATH_S])
-    vol_db = ctl[C_VOLUME_DB] + a_vol * (snap[P_VOLUME_DB] - ctl[C_VOLUME_DB])
-    ctl[C_VOLUME_DB] = vol_db
-    inten = ctl[C_INTENSITY] + a_par * (snap[P_INTENSITY] - ctl[C_INTENSITY])
-    ctl[C_INTENSITY] = inten
-    bright = ctl[C_BRIGHTNESS] + a_par * (snap[P_BRIGHTNESS] - ctl[C_BRIGHTNESS])
-    ctl[C_BRIGHTNESS] = bright
-    rate0 = ctl[C_BREATH_BPM]
-    rate1 = rate0 + a_br * (t_rate - rate0) if t_rate > 0.0 else rate0
-    ctl[C_BREATH_BPM] = rate1
-    depth_t = presets[p, PT_BREATH_DEPTH] if t_rate > 0.0 else 0.0
-    depth0 = ctl[C_BREATH_DEPTH]
-    depth1 = depth0 + a_br * (depth_t - depth0)
-    ctl[C_BREATH_DEPTH] = depth1
-
-    step = dt / max(snap[P_FADE_S], MIN_FADE_S)
-    gate = min(1.0, ctl[C_GATE] + step) if want_play else max(0.0, ctl[C_GATE] - step)
-    ctl[C_GATE] = gate
-    x = min(1.0, ctl[C_XFADE] + dt / cfg[F_CROSSFADE_S])
-    ctl[C_XFADE] = x
-    w_from = math.cos(0.5 * math.pi * x)
-    w_to = math.sin(0.5 * math.pi * x)
-
-    mix = scratch[N_SOURCES, :n]
-    mix[:, :] = 0.0
-    leak = cfg[F_BROWN_LEAK]
-    bgain = cfg[F_BROWN_GAIN]
-    fc1 = _cutoff_hz(bright, cfg)
-    for k in range(N_SOURCES):
-        g_from = w_from * ctl[C_SRC_FROM + k]
-        g_to = w_to * _target_gain(presets, p, k, inten)
-        g0 = ctl[C_SRC_GAIN + k]
-        g1 = math.sqrt(g_from * g_from + g_to * g_to)
-        ctl[C_SRC_GAIN + k] = g1
-        if k == SRC_OCEAN:
-            # The bed (white, pink, brown) gets the brightness low-pass; the ocean comes
-            # after it, with its own swelling low-pass.
-            a1 = lowpass_coefficient(fc1, fs)
-            _one_pole_lowpass(mix, lp[0], ctl[C_LP_A], a1)
-            ctl[C_LP_A] = a1
-        if g0 == 0.0 and g1 == 0.0:
-            continue
-        src = scratch[k, :n]
-        if k == SRC_WHITE:
-            _white_noise(src, rng[0:1])
-        elif k == SRC_PINK:
-            _pink_noise(src, rng[1:2], pink[0])
-        elif k == SRC_BROWN:
-            _brown_noise(src, rng[2:3], brown[0], leak, bgain)
-        else:
-            lo = cfg[F_SWELL_DEPTH_MIN]
-            d1 = lo + (cfg[F_SWELL_DEPTH_MAX] - lo) * inten
-            fc0 = ctl[C_OCEAN_CUTOFF_HZ]
-            d0 = ctl[C_SWELL_DEPTH]
-            _ocean_swell(
-                src, rng[3:4], pink[1], brown[1], lp[1], swell, fs, fc0, fc1, d0, d1, leak, bgain
-            )
-        _mix_ramped(mix, src, g0, g1)
-    # Track the ocean's controls even while it is muted, so it re-enters without a jump.
-    ctl[C_OCEAN_CUTOFF_HZ] = fc1
-    lo = cfg[F_SWELL_DEPTH_MIN]
-    ctl[C_SWELL_DEPTH] = lo + (cfg[F_SWELL_DEPTH_MAX] - lo) * inten
-
-    ctl[C_BREATH_LEVEL] = _breath_envelope(
-        env[:n],
-        ctl[C_BREATH_PHASE : C_BREATH_PHASE + 1],
-        rate0,
-        rate1,
-        depth0,
-        depth1,
-        fs,
-        BREATH_INHALE_FRACTION,
-    )
-    _apply_envelope(mix, env[:n])
-
-    smooth_gate = gate * gate * (3.0 - 2.0 * gate)
-    m1 = 10.0 ** (vol_db / 20.0) * smooth_gate
-    _apply_gain_ramp(mix, ctl[C_MASTER], m1)
-    ctl[C_MASTER] = m1
-    _limit_into(out, mix, cfg[F_KNEE], cfg[F_CEILING])
-    ctl[C_FRAMES] += n
-
-
-@njit(cache=True)
-def _render(
-    out: F32Array,
-    board: F64Array,
-    staging: F64Array,
-    snap: F64Array,
-    ctl: F64Array,
-    cfg: F64Array,
-    presets: F64Array,
-    rng: npt.NDArray[np.uint64],
-    pink: F64Array,
-    brown: F64Array,
-    lp: F64Array,
-    swell: F64Array,
-    scratch: F64Array,
-    env: F64Array,
-    status: int,
-) -> None:
-    """Fill ``out`` (frames, 2) float32 with the next audio; the whole callback in one kernel.
-
-    Counts PortAudio xruns from ``status``, takes a consistent snapshot of the published
-    targets (keeping the previous one if a write is under way), then renders in blocks of
-    at most ``env.shape[0]`` frames, each ramping its controls towards the targets.
-    """
-    if (status & _XRUN_FLAGS) != 0:
-        ctl[C_XRUNS] += 1.0
-    _read_params(board, staging, snap)
-    total = out.shape[0]
-    block = env.shape[0]
-    pos = 0
-    while pos < total:
-        n = min(block, total - pos)
-        _render_block(
-            out[pos : pos + n], snap, ctl, cfg, presets, rng, pink, brown, lp, swell, scratch, env
-        )
-        pos += n
-
-
-def _preset_table(presets: Mapping[str, Soundscape]) -> F64Array:
-    """The presets as the numeric table the kernel reads: one row per preset, in order."""
-    table = np.zeros((len(presets), PT_COLS), dtype=np.float64)
-    for row, preset in enumerate(presets.values()):
-        for k, source in enumerate(SOURCES):
-            gain, depth = preset.layer_gain(source)
-            table[row, PT_GAIN + k] = gain
-            table[row, PT_DEPTH + k] = depth
-        table[row, PT_BREATH_DEPTH] = preset.breath_depth
-    return table
-
-
-def _finite(name: str, value: float, expected: str) -> float:
+def _finite(name: str, value: object, expected: str) -> float:
     """``value`` as a float, or InputDataError naming ``name`` if it is not a finite number."""
+    if isinstance(value, bool):
+        raise InputDataError(name, expected, value)
     try:
-        v = float(value)
+        v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InputDataError(name, expected, value) from None
     if not math.isfinite(v):
         raise InputDataError(name, expected, value)
     return v
+
+
+def _num(value: object) -> float:
+    """A number already checked by :meth:`AudioEngine._checked`, as a float."""
+    assert isinstance(value, int | float)
+    return float(value)
 
 
 class AudioEngine:
@@ -455,43 +208,53 @@ class AudioEngine:
         cfg[F_LP_MIN_HZ], cfg[F_LP_MAX_HZ] = BRIGHTNESS_CUTOFF_HZ
         cfg[F_TAU_VOLUME_S] = TAU_VOLUME_S
         cfg[F_TAU_PARAM_S] = TAU_PARAM_S
-        cfg[F_TAU_BREATH_S] = TAU_BREATH_S
+        cfg[F_TAU_SLOW_S] = TAU_SLOW_S
+        cfg[F_TAU_PITCH_S] = TAU_PITCH_S
         cfg[F_CROSSFADE_S] = crossfade_s
         cfg[F_SWELL_DEPTH_MIN], cfg[F_SWELL_DEPTH_MAX] = SWELL_DEPTH_RANGE
+        cfg[F_DETUNE_MIN_CENTS], cfg[F_DETUNE_MAX_CENTS] = DETUNE_RANGE_CENTS
         self._cfg = cfg
-        self._table = _preset_table(self._presets)
+        self._table = preset_table(self._presets)
+        self._chords = chord_table()
 
+        # What the control side asked for (before clamping into the preset's ranges).
         first = self._presets[self._preset_names[0]]
-        self._published = ParamValues(
-            volume_db=min(first.volume_db.hi, max_volume_db),
-            intensity=0.5,
-            brightness=first.brightness.clamp(0.5),
-            breath_rate_bpm=0.0,
-            playing=False,
-            preset=0,
-            fade_s=fade_s,
-        )
-        self._board = ParamBoard(self._published)
+        self._request: dict[str, object] = {
+            "soundscape": first.name,
+            "playing": False,
+            "volume_db": first.volume_db.value,
+            "intensity": first.intensity.value,
+            "brightness": first.brightness.value,
+            "breath_rate_bpm": None,
+            "tempo_bpm": None,  # None: the preset's default
+            "beat_hz": None,
+        }
+        self._last = {"tempo_bpm": 60.0, "beat_hz": 6.0}  # for presets that do not use them
+        self._sleep_at_frame = -1.0
+        self._sleep_fade_s = SLEEP_FADE_S
+        self._resume = 0
         self._control_lock = threading.Lock()
         self._targets: SoundTargets | None = None
+        self._params: dict[str, object] = {}
+        self._published = self._clamped(self._request, fade_s)
+        self._targets = None  # nothing asked for yet
+        self._params = {}
+        self._board = ParamBoard(self._published)
         self._callback_error: BaseException | None = None
         self._warm = False
 
         # Everything the kernel touches, allocated once.
-        self._params = self._board.array
+        self._board_array = self._board.array
         self._staging = np.zeros(N_PARAMS, dtype=np.float64)
-        self._snap = self._params.copy()
+        self._snap = self._board_array.copy()
         self._ctl = np.zeros(N_CTL, dtype=np.float64)
         self._rng = seed_rng_states(seed, N_SOURCES)
-        self._pink = np.zeros((2, 2, 7), dtype=np.float64)
-        self._brown = np.zeros((2, 2), dtype=np.float64)
-        self._lp = np.zeros((2, 2), dtype=np.float64)
-        self._swell = np.zeros(2, dtype=np.float64)
-        self._scratch = np.zeros((N_SOURCES + 1, buffer_frames, 2), dtype=np.float64)
+        self._state = np.zeros((N_SOURCES + 1, STATE_WIDTH), dtype=np.float64)
+        self._scratch = np.zeros((3, buffer_frames, 2), dtype=np.float64)
         self._env = np.zeros(buffer_frames, dtype=np.float64)
         self._buffer = np.zeros((buffer_frames, 2), dtype=np.float32)
         self._buffer_frames = buffer_frames
-        _jump_to_targets(self._snap, self._ctl, cfg, self._table, 0)
+        _jump_to_targets(self._snap, self._ctl, cfg, self._table, self._chords, self._state, 0)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -530,9 +293,22 @@ class AudioEngine:
         return self._preset_names
 
     @property
+    def presets(self) -> Mapping[str, Soundscape]:
+        """The soundscapes this engine plays, by name."""
+        return dict(self._presets)
+
+    @property
     def targets(self) -> SoundTargets | None:
-        """The last targets accepted by :meth:`set_targets`, after clamping (None before)."""
+        """The last targets accepted by :meth:`set_targets` or :meth:`set_params`, after
+        clamping (None before the first)."""
         return self._targets
+
+    @property
+    def params(self) -> dict[str, object]:
+        """Every published control after clamping: ``soundscape``, ``playing`` and the
+        six movable controls (``breath_rate_bpm`` None = pacer off). Empty before the first
+        :meth:`set_targets` or :meth:`set_params`."""
+        return dict(self._params)
 
     @property
     def is_warm(self) -> bool:
@@ -546,12 +322,12 @@ class AudioEngine:
 
     @property
     def frames_rendered(self) -> int:
-        """Frames rendered since construction (simulated audio time times the rate)."""
+        """Frames rendered since construction (audio time times the rate)."""
         return int(self._ctl[C_FRAMES])
 
     @property
     def is_silent(self) -> bool:
-        """True when the output is exactly silent (faded out, or never started)."""
+        """True when the output is exactly silent (faded out, asleep, or never started)."""
         return bool(self._ctl[C_GATE] <= 0.0 and self._ctl[C_MASTER] == 0.0)
 
     @property
@@ -580,11 +356,47 @@ class AudioEngine:
         return float(self._ctl[C_VOLUME_DB])
 
     @property
+    def sleep_gain(self) -> float:
+        """The sleep timer's gain 0..1 as of the last block (1 = no fade under way)."""
+        return float(self._ctl[C_SLEEP_GAIN])
+
+    @property
+    def sleep_remaining_s(self) -> float | None:
+        """Seconds of audio until the sleep timer's fade reaches silence; None when off."""
+        if self._sleep_at_frame < 0.0:
+            return None
+        end = self._sleep_at_frame + self._sleep_fade_s * self._fs
+        return max(0.0, (end - self.frames_rendered) / self._fs)
+
+    @property
+    def is_asleep(self) -> bool:
+        """True once the sleep timer has faded the sound out (until the timer is cleared)."""
+        remaining = self.sleep_remaining_s
+        return remaining is not None and remaining <= 0.0
+
+    @property
     def callback_error(self) -> BaseException | None:
         """An exception caught in :meth:`process_callback` (the control side should log it)."""
         return self._callback_error
 
     # ----------------------------------------------------------------- control side
+    def frames_for(self, seconds: float) -> int:
+        """Frames in ``seconds`` of audio at this engine's rate (rounded).
+
+        Raises
+        ------
+        InputDataError
+            ``seconds`` negative or not a finite number.
+        """
+        if not (
+            isinstance(seconds, int | float)
+            and not isinstance(seconds, bool)
+            and math.isfinite(seconds)
+            and seconds >= 0.0
+        ):
+            raise InputDataError("seconds", "a finite duration >= 0 s", seconds)
+        return round(seconds * self._fs)
+
     def warm_up(self) -> None:
         """Compile (or load from cache) the render kernel by rendering into scratch copies.
 
@@ -592,19 +404,19 @@ class AudioEngine:
         compile. The engine's own state is not touched.
         """
         out = np.zeros_like(self._buffer)
+        board = ParamBoard(self._published)
+        board.publish(dataclasses.replace(self._published, playing=True))
         _render(
             out,
-            self._params.copy(),
+            board.array,
             self._staging.copy(),
             self._snap.copy(),
             self._ctl.copy(),
             self._cfg,
             self._table,
+            self._chords,
             self._rng.copy(),
-            self._pink.copy(),
-            self._brown.copy(),
-            self._lp.copy(),
-            self._swell.copy(),
+            self._state.copy(),
             self._scratch.copy(),
             self._env.copy(),
             0,
@@ -616,57 +428,76 @@ class AudioEngine:
         """Publish new targets; the callback ramps towards them.
 
         Values are clamped into the preset's ranges and the volume to ``max_volume_db``.
-        ``breath_rate_bpm`` None or 0 turns the pacer off.
+        ``breath_rate_bpm`` None or 0 turns the pacer off. ``tempo_bpm`` and ``beat_hz`` are
+        taken from ``t`` when it has them (not None); otherwise the last values given to
+        :meth:`set_params` stay, or the preset's defaults.
 
         Raises
         ------
         InputDataError
             Unknown soundscape, or a value that is not a finite number (field named).
         """
-        try:
-            index = self._preset_names.index(t.soundscape)
-        except ValueError:
-            raise InputDataError(
-                "soundscape",
-                f"one of {', '.join(repr(n) for n in self._preset_names)}",
-                t.soundscape,
-            ) from None
-        preset = self._presets[t.soundscape]
-        volume = _finite("volume_db", t.volume_db, "a finite level in dBFS")
-        intensity = _finite("intensity", t.intensity, "a number from 0 to 1")
-        brightness = _finite("brightness", t.brightness, "a number from 0 to 1")
-        rate = 0.0
-        if t.breath_rate_bpm is not None:
-            rate = _finite(
-                "breath_rate_bpm", t.breath_rate_bpm, "a rate >= 0 in breaths/min, or None"
-            )
-            if rate < 0.0:
-                raise InputDataError("breath_rate_bpm", "a rate >= 0 in breaths/min, or None", rate)
-            if rate > 0.0:
-                rate = preset.breath_rate_bpm.clamp(rate)
-        clamped = SoundTargets(
-            soundscape=t.soundscape,
-            playing=bool(t.playing),
-            volume_db=min(preset.volume_db.clamp(volume), self._max_volume_db),
-            intensity=preset.intensity.clamp(intensity),
-            brightness=preset.brightness.clamp(brightness),
-            breath_rate_bpm=rate if rate > 0.0 else None,
-        )
-        if clamped.volume_db != volume:
-            logger.debug("volume %.1f dB clamped to %.1f dB", volume, clamped.volume_db)
-        values = ParamValues(
-            volume_db=clamped.volume_db,
-            intensity=clamped.intensity,
-            brightness=clamped.brightness,
-            breath_rate_bpm=rate,
-            playing=clamped.playing,
-            preset=index,
-            fade_s=self._fade_s,
-        )
+        named: dict[str, object] = {
+            "soundscape": t.soundscape,
+            "playing": t.playing,
+            "volume_db": t.volume_db,
+            "intensity": t.intensity,
+            "brightness": t.brightness,
+            "breath_rate_bpm": t.breath_rate_bpm,
+        }
+        for extra in ("tempo_bpm", "beat_hz"):
+            value = getattr(t, extra, None)
+            if value is not None:
+                named[extra] = value
+        self.set_params(**named)
+
+    def set_params(self, **named: object) -> None:
+        """Publish some controls by name, keeping the others; the callback ramps to them.
+
+        Parameters
+        ----------
+        **named:
+            Any of ``soundscape`` (a preset name), ``playing`` (bool), ``volume_db``,
+            ``intensity``, ``brightness``, ``tempo_bpm``, ``breath_rate_bpm`` (None or 0 =
+            pacer off) and ``beat_hz``. Values are clamped into the current preset's ranges
+            (a control the preset does not use is clamped into ``BOUNDS`` and kept for the
+            next preset).
+
+        Raises
+        ------
+        InputDataError
+            An unknown name, an unknown soundscape, or a value that is not a finite number
+            (the field is named); nothing is published then.
+        """
+        updates = {name: self._checked(name, value) for name, value in named.items()}
         with self._control_lock:
+            request = {**self._request, **updates}
+            values = self._clamped(request, self._fade_s)
             self._board.publish(values)
+            self._request = request
             self._published = values
-            self._targets = clamped
+
+    def _checked(self, name: str, value: object) -> object:
+        """``value`` for control ``name`` as stored in a request, or InputDataError."""
+        if name == "soundscape":
+            if not isinstance(value, str) or value not in self._presets:
+                expected = f"one of {', '.join(repr(n) for n in self._preset_names)}"
+                raise InputDataError("soundscape", expected, value)
+            return value
+        if name == "playing":
+            if not isinstance(value, bool | np.bool_):
+                raise InputDataError("playing", "true or false", value)
+            return bool(value)
+        if name not in _EXPECTED:
+            raise InputDataError(name, f"one of {', '.join(_OTHER_PARAMS + MOVABLE)}", value)
+        if value is None and name in _OPTIONAL:
+            return None
+        number = _finite(name, value, _EXPECTED[name])
+        if name == "breath_rate_bpm":
+            if number < 0.0:
+                raise InputDataError(name, _EXPECTED[name], number)
+            return number if number > 0.0 else None
+        return number
 
     def fade_out(self, seconds: float | None = None) -> None:
         """Ask for a fade to silence over ``seconds`` (default ``fade_s``).
@@ -678,23 +509,118 @@ class AudioEngine:
         if fade < 0.0:
             raise InputDataError("seconds", "a duration >= 0 s", fade)
         with self._control_lock:
-            p = self._published
-            values = ParamValues(
-                volume_db=p.volume_db,
-                intensity=p.intensity,
-                brightness=p.brightness,
-                breath_rate_bpm=p.breath_rate_bpm,
-                playing=False,
-                preset=p.preset,
-                fade_s=fade,
+            request = {**self._request, "playing": False}
+            values = self._clamped(request, fade)
+            self._board.publish(values)
+            self._request = request
+            self._published = values
+
+    def set_sleep_timer(self, after_s: float | None, fade_s: float | None = None) -> None:
+        """Fade the sound out slowly after ``after_s`` seconds of audio; None clears the timer.
+
+        Parameters
+        ----------
+        after_s:
+            Seconds of audio from now until the fade starts (the audio clock, so it also
+            works in simulated time); None turns the timer off, which lets a sound that the
+            timer faded out fade back in (if ``playing``).
+        fade_s:
+            Seconds the fade takes (default ``SLEEP_FADE_S``, ten minutes); the level
+            follows ``(1 - p)**3`` of the fade's progress ``p``.
+
+        Raises
+        ------
+        InputDataError
+            A negative or non-finite ``after_s`` or ``fade_s``.
+        """
+        if after_s is not None:
+            after_s = _finite("after_s", after_s, "a duration >= 0 s, or None")
+            if after_s < 0.0:
+                raise InputDataError("after_s", "a duration >= 0 s, or None", after_s)
+        fade = SLEEP_FADE_S if fade_s is None else _finite("fade_s", fade_s, "a duration > 0 s")
+        if fade <= 0.0:
+            raise InputDataError("fade_s", "a duration > 0 s", fade)
+        with self._control_lock:
+            self._sleep_at_frame = (
+                -1.0 if after_s is None else float(self.frames_rendered + round(after_s * self._fs))
             )
+            self._sleep_fade_s = fade
+            values = self._clamped(self._request, self._published.fade_s)
             self._board.publish(values)
             self._published = values
-            if self._targets is not None:
-                t = self._targets
-                self._targets = SoundTargets(
-                    t.soundscape, False, t.volume_db, t.intensity, t.brightness, t.breath_rate_bpm
-                )
+        if after_s is None:
+            logger.info("sleep timer off")
+        else:
+            logger.info("sleep timer: fade out over %.0f s after %.0f s", fade, after_s)
+
+    def resume_from_silence(self) -> None:
+        """Make the next callback start from silence and fade in over ``fade_s``.
+
+        The device sink calls this when it reopens a lost output, so the sound comes back
+        gently instead of mid-level.
+        """
+        with self._control_lock:
+            self._resume += 1
+            values = self._clamped(self._request, self._published.fade_s)
+            self._board.publish(values)
+            self._published = values
+
+    def _clamped(self, request: Mapping[str, object], fade_s: float) -> ParamValues:
+        """Clamp a request into its preset's ranges; updates :attr:`targets` and
+        :attr:`params`. Caller holds the control lock (or is the constructor)."""
+        name = str(request["soundscape"])
+        preset = self._presets[name]
+        volume = _num(request["volume_db"])
+        clamped_volume = min(preset.volume_db.clamp(volume), self._max_volume_db)
+        if clamped_volume != volume:
+            logger.debug("volume %.1f dB clamped to %.1f dB", volume, clamped_volume)
+        values: dict[str, float] = {}
+        for key in ("intensity", "brightness", "tempo_bpm", "beat_hz"):
+            rng: ParamRange | None = getattr(preset, key)
+            asked = request[key]
+            if asked is None:  # tempo/beat never set: the preset's default, else the last
+                values[key] = rng.value if rng is not None else self._last[key]
+            else:  # clamped into the preset's range, or the widest one when it has none
+                v = _num(asked)
+                lo, hi = BOUNDS[key]
+                values[key] = rng.clamp(v) if rng is not None else min(max(v, lo), hi)
+        self._last["tempo_bpm"] = values["tempo_bpm"]
+        self._last["beat_hz"] = values["beat_hz"]
+        rate_asked = request["breath_rate_bpm"]
+        rate = 0.0 if rate_asked is None else preset.breath_rate_bpm.clamp(_num(rate_asked))
+        playing = bool(request["playing"])
+        self._targets = SoundTargets(
+            soundscape=name,
+            playing=playing,
+            volume_db=clamped_volume,
+            intensity=values["intensity"],
+            brightness=values["brightness"],
+            breath_rate_bpm=rate if rate > 0.0 else None,
+        )
+        self._params = {
+            "soundscape": name,
+            "playing": playing,
+            "volume_db": clamped_volume,
+            "intensity": values["intensity"],
+            "brightness": values["brightness"],
+            "tempo_bpm": values["tempo_bpm"],
+            "breath_rate_bpm": rate if rate > 0.0 else None,
+            "beat_hz": values["beat_hz"],
+        }
+        return ParamValues(
+            volume_db=clamped_volume,
+            intensity=values["intensity"],
+            brightness=values["brightness"],
+            breath_rate_bpm=rate,
+            playing=playing,
+            preset=self._preset_names.index(name),
+            fade_s=fade_s,
+            tempo_bpm=values["tempo_bpm"],
+            beat_hz=values["beat_hz"],
+            sleep_at_frame=self._sleep_at_frame,
+            sleep_fade_s=self._sleep_fade_s,
+            resume=self._resume,
+        )
 
     # ----------------------------------------------------------------- audio side
     def render(self, out: F32Array) -> None:
@@ -709,17 +635,15 @@ class AudioEngine:
         """
         _render(
             out,
-            self._params,
+            self._board_array,
             self._staging,
             self._snap,
             self._ctl,
             self._cfg,
             self._table,
+            self._chords,
             self._rng,
-            self._pink,
-            self._brown,
-            self._lp,
-            self._swell,
+            self._state,
             self._scratch,
             self._env,
             0,
@@ -743,17 +667,15 @@ class AudioEngine:
                 self._buffer_frames = frame_count
             _render(
                 buf,
-                self._params,
+                self._board_array,
                 self._staging,
                 self._snap,
                 self._ctl,
                 self._cfg,
                 self._table,
+                self._chords,
                 self._rng,
-                self._pink,
-                self._brown,
-                self._lp,
-                self._swell,
+                self._state,
                 self._scratch,
                 self._env,
                 status,
@@ -773,3 +695,4 @@ class AudioEngine:
             f"AudioEngine({self._fs} Hz, {self._frames} frames, preset={self.current_preset!r}, "
             f"{state}, volume={self.volume_db:.1f} dB, ceiling={self._max_volume_db:g} dBFS)"
         )
+

@@ -1,11 +1,13 @@
-"""Synthesis kernels: noise colours, one-pole filters, ocean swell, breath envelope, limiter.
+"""Synthesis primitives: random numbers, noise colours, filters, envelopes, gain ramps, limiter.
 
 Every kernel is a numba ``@njit(cache=True)`` function on float64 stereo blocks of shape
-``(frames, 2)`` and keeps all of its state in small arrays passed in by the caller, so the
-audio callback that runs them never allocates (see ``heartsong.audio.engine``). Sample
-rates are passed in Hz (48 kHz on the device). Every generator is scaled to an RMS of about
-``SOURCE_RMS`` (-12 dBFS), so a layer gain of 1 with the master volume at 0 dB puts the
-noise peaks (crest factor about 4) near full scale.
+``(frames, 2)`` and keeps its state in a flat float64 array passed in by the caller (the
+layout is given in each docstring), so the audio callback that runs them never allocates
+(see ``heartsong.audio.mixer``). Sample rates are in Hz (48 kHz on the device). Every
+generator is scaled to an RMS of about ``SOURCE_RMS`` (-12 dBFS), so a layer gain of 1 with
+the master volume at 0 dB puts the noise peaks (crest factor about 4) near full scale.
+The textures built on these (ocean, rain, wind, stream, crickets) are in
+``heartsong.audio.textures``, the tonal layers in ``heartsong.audio.tonal``.
 
 Methods
 -------
@@ -22,9 +24,10 @@ Methods
 * Low-pass: the one-pole ``y += a*(x - y)`` with ``a = 1 - exp(-2*pi*fc/fs)`` (impulse
   invariance of an RC low-pass; Smith 2007), its coefficient ramped linearly per sample
   across a block so a cutoff change never steps.
-* Ocean swell: brown + pink noise through a low-pass whose cutoff and gain follow a wave
-  envelope (slow rise to the crest, faster break), a new period of 8-14 s drawn at every
-  wave.
+* Band-pass: the trapezoidal ("zero-delay feedback") state-variable filter of Zavalishin
+  (2012, *The Art of VA Filter Design*, ch. 4) in Simper's form (2013, "Linear trapezoidal
+  integrated SVF", Cytomic technical paper): its state stays continuous when the cutoff
+  moves, so it can be swept at control rate without zipper clicks.
 * Breath envelope: a phase accumulator at the pacing rate; the sound swells over the
   inhale (40 % of the cycle) and ebbs over the exhale (60 %), exhale >= inhale as in
   resonance-frequency breathing (Lehrer & Gevirtz 2014, Front. Psychol. 5:756).
@@ -43,25 +46,26 @@ from numba import njit
 
 __all__ = [
     "BREATH_INHALE_FRACTION",
+    "PINK_STATE",
     "SOURCE_RMS",
-    "SWELL_PERIOD_RANGE_S",
+    "SVF_STATE",
     "brown_coefficients",
     "lowpass_coefficient",
     "seed_rng_states",
+    "svf_coefficients",
 ]
 
 U64Array = npt.NDArray[np.uint64]
+F64Array = npt.NDArray[np.float64]
 
 #: RMS level of every generator's output (linear full scale, -12 dBFS).
 SOURCE_RMS: Final = 0.25
 #: Fraction of a breath cycle spent inhaling (inhale:exhale = 4:6).
 BREATH_INHALE_FRACTION: Final = 0.4
-#: Shortest and longest ocean-wave period in seconds.
-SWELL_PERIOD_RANGE_S: Final = (8.0, 14.0)
-#: Fraction of a wave period spent rising to the crest (the rest is the break).
-SWELL_RISE_FRACTION: Final = 0.62
-#: Lowest swell cutoff as a fraction of the base cutoff (wave trough).
-SWELL_CUTOFF_FLOOR: Final = 0.2
+#: Floats of state of one channel's pink filter (Kellet's six poles plus a delayed input).
+PINK_STATE: Final = 7
+#: Floats of state of one channel's state-variable filter (two integrator memories).
+SVF_STATE: Final = 2
 
 # xorshift64* constants as uint64 scalars, so numba keeps the arithmetic in uint64.
 _SH12 = np.uint64(12)
@@ -75,13 +79,7 @@ _TWO_POW_M52 = 2.0**-52
 _WHITE_GAIN = SOURCE_RMS * math.sqrt(3.0)
 # Kellet's pink filter, output RMS for uniform [-1, 1) input measured once at 48 kHz
 # (2**22 samples): 1.7612; this gain brings it to SOURCE_RMS.
-_PINK_GAIN = SOURCE_RMS / 1.7612
-# Ocean texture mix before its low-pass: mostly brown (body), some pink (hiss).
-_OCEAN_BROWN = 0.8
-_OCEAN_PINK = 0.6
-# Make-up gain bringing the ocean texture near SOURCE_RMS at a 1.2 kHz crest cutoff and
-# depth 0.5 (measured once; the low-pass removes most of the pink part above the cutoff).
-_OCEAN_MAKEUP = 0.95
+PINK_GAIN: Final = SOURCE_RMS / 1.7612
 
 _MASK64 = (1 << 64) - 1
 
@@ -184,39 +182,35 @@ def _white_noise(out: npt.NDArray[np.float64], rng: U64Array) -> None:
 
 
 @njit(cache=True)
-def _pink_step(b: npt.NDArray[np.float64], w: float) -> float:
-    """One sample of Kellet's refined pink filter; ``b`` holds its 7 state values."""
-    b[0] = 0.99886 * b[0] + w * 0.0555179
-    b[1] = 0.99332 * b[1] + w * 0.0750759
-    b[2] = 0.96900 * b[2] + w * 0.1538520
-    b[3] = 0.86650 * b[3] + w * 0.3104856
-    b[4] = 0.55000 * b[4] + w * 0.5329522
-    b[5] = -0.7616 * b[5] - w * 0.0168980
-    y = b[0] + b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + w * 0.5362
-    b[6] = w * 0.115926
+def _pink_step(b: F64Array, off: int, w: float) -> float:
+    """One sample of Kellet's refined pink filter; ``b[off:off+7]`` holds its state."""
+    b[off] = 0.99886 * b[off] + w * 0.0555179
+    b[off + 1] = 0.99332 * b[off + 1] + w * 0.0750759
+    b[off + 2] = 0.96900 * b[off + 2] + w * 0.1538520
+    b[off + 3] = 0.86650 * b[off + 3] + w * 0.3104856
+    b[off + 4] = 0.55000 * b[off + 4] + w * 0.5329522
+    b[off + 5] = -0.7616 * b[off + 5] - w * 0.0168980
+    y = b[off] + b[off + 1] + b[off + 2] + b[off + 3] + b[off + 4] + b[off + 5] + b[off + 6]
+    y += w * 0.5362
+    b[off + 6] = w * 0.115926
     return float(y)
 
 
 @njit(cache=True)
-def _pink_noise(
-    out: npt.NDArray[np.float64], rng: U64Array, state: npt.NDArray[np.float64]
-) -> None:
+def _pink_noise(out: F64Array, rng: U64Array, state: F64Array) -> None:
     """Fill ``out`` (frames, 2) with pink (-3 dB/octave) noise, Kellet's filter.
 
-    ``state`` has shape (2, 7): the filter memory of each channel. RMS ``SOURCE_RMS``.
+    ``state`` has 2 * ``PINK_STATE`` floats: the filter memory of the left, then the right
+    channel. RMS ``SOURCE_RMS``.
     """
     for i in range(out.shape[0]):
         for c in range(2):
-            out[i, c] = _PINK_GAIN * _pink_step(state[c], _xorshift_uniform(rng))
+            out[i, c] = PINK_GAIN * _pink_step(state, c * PINK_STATE, _xorshift_uniform(rng))
 
 
 @njit(cache=True)
 def _brown_noise(
-    out: npt.NDArray[np.float64],
-    rng: U64Array,
-    state: npt.NDArray[np.float64],
-    leak: float,
-    gain: float,
+    out: F64Array, rng: U64Array, state: F64Array, leak: float, gain: float
 ) -> None:
     """Fill ``out`` (frames, 2) with brown (-6 dB/octave) noise from a leaky integrator.
 
@@ -231,9 +225,7 @@ def _brown_noise(
 
 
 @njit(cache=True)
-def _one_pole_lowpass(
-    buf: npt.NDArray[np.float64], state: npt.NDArray[np.float64], a0: float, a1: float
-) -> None:
+def _one_pole_lowpass(buf: F64Array, state: F64Array, a0: float, a1: float) -> None:
     """Low-pass ``buf`` (frames, 2) in place, coefficient ramped from ``a0`` to ``a1``.
 
     The coefficient of sample ``i`` of ``n`` is ``a0 + (a1 - a0) * (i + 1) / n``, so the
@@ -253,94 +245,51 @@ def _one_pole_lowpass(
 
 
 @njit(cache=True)
-def _swell_shape(phase: float) -> float:
-    """Wave envelope in [0, 1] at ``phase`` in [0, 1): raised-cosine rise, faster fall.
-
-    Rises from the trough (0) to the crest (1) over ``SWELL_RISE_FRACTION`` of the period
-    and falls back over the rest; smooth (zero slope) at trough and crest.
-    """
-    r = SWELL_RISE_FRACTION
-    if phase < r:
-        return 0.5 - 0.5 * math.cos(math.pi * phase / r)
-    return 0.5 + 0.5 * math.cos(math.pi * (phase - r) / (1.0 - r))
-
-
-@njit(cache=True)
-def _ocean_swell(
-    out: npt.NDArray[np.float64],
-    rng: U64Array,
-    pink_state: npt.NDArray[np.float64],
-    brown_state: npt.NDArray[np.float64],
-    lp_state: npt.NDArray[np.float64],
-    swell: npt.NDArray[np.float64],
-    fs_hz: float,
-    cutoff0_hz: float,
-    cutoff1_hz: float,
-    depth0: float,
-    depth1: float,
-    brown_leak: float,
-    brown_gain: float,
-) -> None:
-    """Fill ``out`` (frames, 2) with the ocean texture: swelling, filtered brown + pink noise.
+def svf_coefficients(cutoff_hz: float, q: float, fs_hz: float) -> tuple[float, float, float]:
+    """Coefficients ``(a1, a2, a3)`` of the trapezoidal state-variable filter (Simper 2013).
 
     Parameters
     ----------
-    out:
-        Output block, shape (frames, 2).
-    rng:
-        A one-word xorshift64* state, used for the noise and the wave periods.
-    pink_state, brown_state, lp_state:
-        Shapes (2, 7), (2,), (2,): per-channel memory of the pink filter, the brown
-        integrator and the swell low-pass.
-    swell:
-        Shape (2,): ``[phase in [0, 1), current period in s]``; a period of 0 draws a new
-        one at the first sample.
+    cutoff_hz:
+        Centre (band-pass) or corner (low-pass) frequency in Hz, clamped to 1 Hz..0.45 fs.
+    q:
+        Quality factor (> 0); the band-pass output ``v1`` peaks at ``1/k = q`` times the
+        input at the centre, so callers scale it by ``k = 1/q`` for unity gain.
     fs_hz:
         Sampling rate in Hz.
-    cutoff0_hz, cutoff1_hz:
-        Base (crest) cutoff of the swell low-pass at the block's start and end, in Hz; the
-        trough is ``SWELL_CUTOFF_FLOOR`` times it, so the crest sounds brighter.
-    depth0, depth1:
-        Swell depth 0..1 at the block's start and end: the amplitude runs from
-        ``1 - depth`` (trough) to 1 (crest).
-    brown_leak, brown_gain:
-        Integrator coefficients from :func:`brown_coefficients`.
 
-    Notes
-    -----
-    Each new wave draws its period uniformly from ``SWELL_PERIOD_RANGE_S`` so the sea does
-    not sound like a metronome.
+    Returns
+    -------
+    tuple[float, float, float]
+        ``g = tan(pi fc / fs)``, ``k = 1/q``: ``a1 = 1/(1 + g(g + k))``, ``a2 = g a1``,
+        ``a3 = g a2``.
     """
-    n = out.shape[0]
-    if n == 0:
-        return
-    p_lo, p_hi = SWELL_PERIOD_RANGE_S
-    if swell[1] <= 0.0:
-        swell[1] = p_lo + (p_hi - p_lo) * 0.5 * (_xorshift_uniform(rng) + 1.0)
-    dc = (cutoff1_hz - cutoff0_hz) / n
-    dd = (depth1 - depth0) / n
-    two_pi_over_fs = 2.0 * math.pi / fs_hz
-    fc_max = 0.45 * fs_hz
-    for i in range(n):
-        e = _swell_shape(swell[0])
-        fc = (cutoff0_hz + dc * (i + 1)) * (SWELL_CUTOFF_FLOOR + (1.0 - SWELL_CUTOFF_FLOOR) * e)
-        fc = min(max(fc, 1.0), fc_max)
-        a = 1.0 - math.exp(-two_pi_over_fs * fc)
-        depth = depth0 + dd * (i + 1)
-        amp = _OCEAN_MAKEUP * (1.0 - depth + depth * e)
-        for c in range(2):
-            pink = _PINK_GAIN * _pink_step(pink_state[c], _xorshift_uniform(rng))
-            brown = brown_leak * brown_state[c] + brown_gain * _xorshift_uniform(rng)
-            brown_state[c] = brown
-            x = _OCEAN_BROWN * brown + _OCEAN_PINK * pink
-            y = lp_state[c] + a * (x - lp_state[c])
-            lp_state[c] = y
-            out[i, c] = amp * y
-        ph = swell[0] + 1.0 / (swell[1] * fs_hz)
-        if ph >= 1.0:
-            ph -= 1.0
-            swell[1] = p_lo + (p_hi - p_lo) * 0.5 * (_xorshift_uniform(rng) + 1.0)
-        swell[0] = ph
+    fc = min(max(cutoff_hz, 1.0), 0.45 * fs_hz)
+    g = math.tan(math.pi * fc / fs_hz)
+    k = 1.0 / q
+    a1 = 1.0 / (1.0 + g * (g + k))
+    a2 = g * a1
+    return a1, a2, g * a2
+
+
+@njit(cache=True)
+def _svf_bandpass(
+    x: float, st: F64Array, off: int, a1: float, a2: float, a3: float
+) -> float:
+    """One sample of the trapezoidal SVF; returns the band-pass output ``v1``.
+
+    ``st[off]`` and ``st[off+1]`` are the integrators' memories ``ic1eq``, ``ic2eq``
+    (Simper 2013): ``v3 = x - ic2eq``, ``v1 = a1 ic1eq + a2 v3``, ``v2 = ic2eq + a2 ic1eq +
+    a3 v3``, then ``ic1eq = 2 v1 - ic1eq``, ``ic2eq = 2 v2 - ic2eq``.
+    """
+    ic1 = st[off]
+    ic2 = st[off + 1]
+    v3 = x - ic2
+    v1 = a1 * ic1 + a2 * v3
+    v2 = ic2 + a2 * ic1 + a3 * v3
+    st[off] = 2.0 * v1 - ic1
+    st[off + 1] = 2.0 * v2 - ic2
+    return float(v1)
 
 
 @njit(cache=True)

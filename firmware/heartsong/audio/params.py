@@ -39,13 +39,18 @@ from numba import njit
 __all__ = [
     "N_PARAMS",
     "PARAM_NAMES",
+    "P_BEAT_HZ",
     "P_BREATH_RATE_BPM",
     "P_BRIGHTNESS",
     "P_FADE_S",
     "P_INTENSITY",
     "P_PLAYING",
     "P_PRESET",
+    "P_RESUME",
     "P_SEQ",
+    "P_SLEEP_AT_FRAME",
+    "P_SLEEP_FADE_S",
+    "P_TEMPO_BPM",
     "P_VOLUME_DB",
     "ParamBoard",
     "ParamValues",
@@ -67,8 +72,18 @@ P_PLAYING: Final = 5
 P_PRESET: Final = 6
 #: Duration in seconds of the next fade in or out of the playing gate.
 P_FADE_S: Final = 7
+#: Tempo of the pulse and the pad's chord changes, in beats per minute.
+P_TEMPO_BPM: Final = 8
+#: Binaural beat / isochronic pulse rate in Hz.
+P_BEAT_HZ: Final = 9
+#: Audio frame (``AudioEngine.frames_rendered``) at which the sleep fade starts; -1 = off.
+P_SLEEP_AT_FRAME: Final = 10
+#: Duration of the sleep fade in seconds.
+P_SLEEP_FADE_S: Final = 11
+#: Resume counter: each increment makes the callback fade in from silence (device reopened).
+P_RESUME: Final = 12
 #: Length of the published array.
-N_PARAMS: Final = 8
+N_PARAMS: Final = 13
 #: Names of the fields, by index (for logs and ``repr``).
 PARAM_NAMES: Final = (
     "seq",
@@ -79,6 +94,11 @@ PARAM_NAMES: Final = (
     "playing",
     "preset",
     "fade_s",
+    "tempo_bpm",
+    "beat_hz",
+    "sleep_at_frame",
+    "sleep_fade_s",
+    "resume",
 )
 
 
@@ -93,6 +113,11 @@ class ParamValues:
     playing: bool
     preset: int
     fade_s: float
+    tempo_bpm: float = 60.0
+    beat_hz: float = 6.0
+    sleep_at_frame: float = -1.0
+    sleep_fade_s: float = 600.0
+    resume: int = 0
 
 
 class ParamBoard:
@@ -135,6 +160,11 @@ class ParamBoard:
             a[P_PLAYING] = 1.0 if values.playing else 0.0
             a[P_PRESET] = float(values.preset)
             a[P_FADE_S] = values.fade_s
+            a[P_TEMPO_BPM] = values.tempo_bpm
+            a[P_BEAT_HZ] = values.beat_hz
+            a[P_SLEEP_AT_FRAME] = values.sleep_at_frame
+            a[P_SLEEP_FADE_S] = values.sleep_fade_s
+            a[P_RESUME] = float(values.resume)
             a[P_SEQ] = seq + 1.0  # even: consistent again
             return int(seq + 1.0)
 
@@ -152,6 +182,11 @@ class ParamBoard:
             playing=bool(snap[P_PLAYING] > 0.5),
             preset=int(snap[P_PRESET]),
             fade_s=float(snap[P_FADE_S]),
+            tempo_bpm=float(snap[P_TEMPO_BPM]),
+            beat_hz=float(snap[P_BEAT_HZ]),
+            sleep_at_frame=float(snap[P_SLEEP_AT_FRAME]),
+            sleep_fade_s=float(snap[P_SLEEP_FADE_S]),
+            resume=int(snap[P_RESUME]),
         )
 
     def __repr__(self) -> str:

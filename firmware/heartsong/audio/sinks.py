@@ -2,9 +2,9 @@
 
 Every sink follows the :class:`Sink` protocol; ``realtime`` says who drives it:
 
-* ``realtime = True`` (:class:`PyAudioSink`): the device clock drives it. Once started,
-  PortAudio calls :meth:`AudioEngine.process_callback` on its own thread, and
-  :meth:`~Sink.pump` has nothing to do;
+* ``realtime = True`` (:class:`~heartsong.audio.device_sink.PyAudioSink`): the device
+  clock drives it. Once started, PortAudio calls :meth:`AudioEngine.process_callback` on
+  its own thread, and :meth:`~Sink.pump` has nothing to do;
 * ``realtime = False`` (:class:`WavSink`, :class:`NullSink`): the app drives it, calling
   ``sink.pump(engine, seconds)`` to render that much *simulated* time as fast as the CPU
   allows (``heartsong demo``, ``heartsong render``, tests).
@@ -20,10 +20,12 @@ import math
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Final, Protocol, runtime_checkable
 
 import numpy as np
 
+from heartsong.audio.device_sink import PyAudioSink
+from heartsong.audio.portaudio import list_output_devices
 from heartsong.errors import AudioDeviceError, InputDataError
 
 if TYPE_CHECKING:
@@ -72,13 +74,6 @@ class Sink(Protocol):
     def close(self) -> None:
         """Release the file or device; safe to call twice."""
         ...
-
-
-def _frames_for(engine: AudioEngine, seconds: float) -> int:
-    """Number of frames in ``seconds`` at the engine's rate; InputDataError if negative."""
-    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0.0):
-        raise InputDataError("seconds", "a finite duration >= 0 s", seconds)
-    return round(seconds * engine.sample_rate_hz)
 
 
 def _pump_blocks(
@@ -147,7 +142,7 @@ class NullSink:
 
     def pump(self, engine: AudioEngine, seconds: float) -> int:
         """Advance ``seconds`` of simulated audio; render it only if ``pull``."""
-        frames = _frames_for(engine, seconds)
+        frames = engine.frames_for(seconds)
         self.start()
         if self._pull:
             if self._block is None or self._block.shape[0] != engine.buffer_frames:
@@ -235,7 +230,7 @@ class WavSink:
         AudioDeviceError
             The sink is closed or the file cannot be written.
         """
-        frames = _frames_for(engine, seconds)
+        frames = engine.frames_for(seconds)
         if self._closed:
             raise AudioDeviceError(f"WavSink({self._path}) is closed")
         self._active = True
@@ -305,189 +300,3 @@ class WavSink:
 
     def __repr__(self) -> str:
         return f"WavSink({str(self._path)!r}, frames={self._frames})"
-
-
-def _import_pyaudio() -> Any:
-    """Import PyAudio on demand (the package imports on machines without it)."""
-    try:
-        import pyaudio
-    except ImportError as exc:  # pragma: no cover - pyaudio is a dependency
-        raise AudioDeviceError(f"PyAudio is not installed: {exc}") from exc
-    return pyaudio
-
-
-def _output_devices(pa: Any) -> list[tuple[int, str]]:
-    """``(index, name)`` of every PortAudio device with at least one output channel."""
-    found: list[tuple[int, str]] = []
-    for index in range(pa.get_device_count()):
-        info = pa.get_device_info_by_index(index)
-        if int(info.get("maxOutputChannels", 0)) > 0:
-            found.append((index, str(info.get("name", f"device {index}"))))
-    return found
-
-
-def list_output_devices() -> list[str]:
-    """Names of the audio outputs PortAudio can see; ``[]`` when there are none.
-
-    Raises
-    ------
-    AudioDeviceError
-        PyAudio is missing or PortAudio cannot be initialised.
-    """
-    pyaudio = _import_pyaudio()
-    try:
-        pa = pyaudio.PyAudio()
-    except OSError as exc:
-        raise AudioDeviceError(f"PortAudio could not start: {exc}") from exc
-    try:
-        return [name for _, name in _output_devices(pa)]
-    finally:
-        pa.terminate()
-
-
-class PyAudioSink:
-    """Plays the engine through a PortAudio output device (paFloat32, stereo, callback).
-
-    The stream is opened at construction (so a missing device fails early) and starts on
-    :meth:`start`.
-
-    Parameters
-    ----------
-    engine:
-        The engine whose :meth:`~AudioEngine.process_callback` feeds the stream.
-    device_name:
-        Case-insensitive part of the output device's name; empty = the default output.
-
-    Raises
-    ------
-    AudioDeviceError
-        No matching output (the message lists the outputs found), or PortAudio refused to
-        open the stream.
-    """
-
-    realtime: Final = True
-
-    def __init__(self, engine: AudioEngine, device_name: str = "") -> None:
-        pyaudio = _import_pyaudio()
-        self._engine = engine
-        self._device_name = device_name
-        self._stream: Any = None
-        try:
-            self._pa: Any = pyaudio.PyAudio()
-        except OSError as exc:
-            raise AudioDeviceError(f"PortAudio could not start: {exc}") from exc
-        try:
-            index, name = self._find_device(device_name)
-            self._stream = self._pa.open(
-                format=pyaudio.paFloat32,
-                channels=2,
-                rate=engine.sample_rate_hz,
-                output=True,
-                output_device_index=index,
-                frames_per_buffer=engine.buffer_frames,
-                stream_callback=engine.process_callback,
-                start=False,
-            )
-        except OSError as exc:
-            self._pa.terminate()
-            raise AudioDeviceError(
-                f"cannot open audio output {device_name or '(default)'!r} at "
-                f"{engine.sample_rate_hz} Hz, 2 channels, float32: {exc}"
-            ) from exc
-        except AudioDeviceError:
-            self._pa.terminate()
-            raise
-        self._name = name
-        self._closed = False
-        logger.info(
-            "audio output %r opened: %d Hz, %d frames/buffer, latency %.1f ms",
-            name,
-            engine.sample_rate_hz,
-            engine.buffer_frames,
-            1000.0 * self.latency_s,
-        )
-
-    def _find_device(self, device_name: str) -> tuple[int, str]:
-        outputs = _output_devices(self._pa)
-        listing = ", ".join(repr(name) for _, name in outputs) or "none"
-        if not device_name:
-            try:
-                info = self._pa.get_default_output_device_info()
-            except OSError:
-                raise AudioDeviceError(
-                    f"no default audio output; outputs found: {listing}"
-                ) from None
-            return int(info["index"]), str(info["name"])
-        wanted = device_name.casefold()
-        for index, name in outputs:
-            if wanted in name.casefold():
-                return index, name
-        raise AudioDeviceError(
-            f"no audio output whose name contains {device_name!r}; outputs found: {listing}"
-        )
-
-    @property
-    def device(self) -> str:
-        """Name of the output device in use."""
-        return self._name
-
-    @property
-    def latency_s(self) -> float:
-        """Output latency in seconds reported by PortAudio (0 once closed)."""
-        if self._stream is None:
-            return 0.0
-        return float(self._stream.get_output_latency())
-
-    @property
-    def is_active(self) -> bool:
-        """True while the stream is running."""
-        return self._stream is not None and bool(self._stream.is_active())
-
-    def pump(self, engine: AudioEngine, seconds: float) -> int:
-        """Render nothing and return 0: the device clock pulls audio through the callback.
-
-        Present so the app can treat every sink alike; it validates ``seconds`` only.
-        """
-        _frames_for(engine, seconds)
-        return 0
-
-    def start(self) -> None:
-        """Warm the engine up if needed, then start the stream."""
-        if self._stream is None:
-            raise AudioDeviceError(f"audio output {self._name!r} is closed")
-        if not self._engine.is_warm:
-            self._engine.warm_up()
-        if not self._stream.is_active():
-            try:
-                self._stream.start_stream()
-            except OSError as exc:
-                raise AudioDeviceError(f"cannot start audio output {self._name!r}: {exc}") from exc
-
-    def stop(self) -> None:
-        """Stop the stream once its queued buffers have played (no-op when stopped)."""
-        if self._stream is not None and not self._stream.is_stopped():
-            self._stream.stop_stream()
-
-    def close(self) -> None:
-        """Stop and close the stream and release PortAudio; safe twice."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            if self._stream is not None:
-                self.stop()
-                self._stream.close()
-        finally:
-            self._stream = None
-            self._pa.terminate()
-            logger.info("audio output %r closed", self._name)
-
-    def __enter__(self) -> PyAudioSink:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else ("active" if self.is_active else "stopped")
-        return f"PyAudioSink({self._name!r}, {state})"

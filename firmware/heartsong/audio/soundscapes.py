@@ -1,163 +1,25 @@
-"""Soundscape presets as data: which noise layers play, how loud, and what therapy may move.
+"""The soundscape presets as data: eight mixes of the engine's generators, loudness-matched.
 
-A :class:`Soundscape` is a frozen description, not code: a mix of layers (each one of the
-engine's generators in ``SOURCES`` at a linear gain) and the ranges within which the
-therapy policy may move the engine's four controls. The engine turns the presets into a
-numeric table once at start-up; the callback only reads that table.
+What a preset may contain (layers, ranges, tuning) is defined in
+``heartsong.audio.soundscape_model``; its types are re-exported here.
 
-Controls and their meaning
---------------------------
-``intensity`` (0..1)
-    Scales each layer between ``gain * (1 - intensity_depth)`` and ``gain`` and deepens
-    the ocean swell.
-``brightness`` (0..1)
-    Cutoff of the low-pass on the mix, exponentially from 150 Hz to 12 kHz.
-``breath_rate_bpm`` (3..20, or off)
-    Breath pacer rate; the mix swells on the inhale and ebbs on the exhale by
-    ``breath_depth``.
-``volume_db``
-    Master volume in dBFS (the engine's ceiling applies on top).
+Each preset's ``trim_db`` brings it, at its default controls and 0 dB volume, to
+``TARGET_LOUDNESS_LUFS`` (ITU-R BS.1770 integrated loudness); ``heartsong soundscapes
+--measure`` measures them again and prints the trims to write here after a change to a
+generator or a mix, and ``tests/test_audio_loudness.py`` fails when a preset drifts by
+more than 1 LU, so switching presets never jumps in level.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
+from heartsong.audio.soundscape_model import SOURCES, Layer, ParamRange, Soundscape
 from heartsong.errors import InputDataError
 
-__all__ = [
-    "BREATH_RATE_BOUNDS_BPM",
-    "PRESETS",
-    "SOURCES",
-    "Layer",
-    "LayerSource",
-    "ParamRange",
-    "Soundscape",
-    "get_preset",
-]
-
-LayerSource = Literal["white", "pink", "brown", "ocean"]
-#: The engine's generators, in the order of its source table.
-SOURCES: Final[tuple[LayerSource, ...]] = ("white", "pink", "brown", "ocean")
-#: Widest breath-pacing range any preset may allow, in breaths per minute.
-BREATH_RATE_BOUNDS_BPM: Final = (3.0, 20.0)
-#: Widest master-volume range any preset may allow, in dBFS.
-VOLUME_BOUNDS_DB: Final = (-90.0, 0.0)
-
-
-@dataclass(frozen=True, slots=True)
-class ParamRange:
-    """A closed interval ``[lo, hi]`` of allowed values (units as the parameter's)."""
-
-    lo: float
-    hi: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo <= self.hi):
-            raise InputDataError("range", "finite bounds with lo <= hi", (self.lo, self.hi))
-
-    def clamp(self, value: float) -> float:
-        """``value`` limited to ``[lo, hi]``."""
-        return min(max(value, self.lo), self.hi)
-
-    def within(self, lo: float, hi: float) -> bool:
-        """True when this range lies inside ``[lo, hi]``."""
-        return lo <= self.lo and self.hi <= hi
-
-
-@dataclass(frozen=True, slots=True)
-class Layer:
-    """One generator in a soundscape's mix.
-
-    Attributes
-    ----------
-    source:
-        Which generator (one of ``SOURCES``).
-    gain:
-        Linear amplitude at full intensity (every generator has an RMS of -12 dBFS).
-    intensity_depth:
-        0..1: how much ``intensity`` scales this layer; 0 = always at ``gain``, 1 = silent
-        at intensity 0.
-    """
-
-    source: LayerSource
-    gain: float
-    intensity_depth: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise InputDataError("layer.source", f"one of {', '.join(SOURCES)}", self.source)
-        if not (math.isfinite(self.gain) and 0.0 <= self.gain <= 4.0):
-            raise InputDataError("layer.gain", "a linear gain from 0 to 4", self.gain)
-        if not 0.0 <= self.intensity_depth <= 1.0:
-            raise InputDataError(
-                "layer.intensity_depth", "a number from 0 to 1", self.intensity_depth
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class Soundscape:
-    """A preset: its layers and the ranges within which therapy may move the controls.
-
-    Attributes
-    ----------
-    name:
-        Preset name as used in config, MQTT and ``SoundTargets.soundscape``.
-    description:
-        One sentence for people (Home Assistant, ``heartsong doctor``).
-    layers:
-        The mix; at most one layer per source.
-    intensity, brightness:
-        Allowed ranges within 0..1.
-    breath_rate_bpm:
-        Allowed pacing rates in breaths per minute, within ``BREATH_RATE_BOUNDS_BPM``.
-    volume_db:
-        Allowed master volume in dBFS, within ``VOLUME_BOUNDS_DB``.
-    breath_depth:
-        0..1: how far the pacer lowers the level at the end of each exhale.
-    """
-
-    name: str
-    description: str
-    layers: tuple[Layer, ...]
-    intensity: ParamRange = field(default_factory=lambda: ParamRange(0.0, 1.0))
-    brightness: ParamRange = field(default_factory=lambda: ParamRange(0.0, 1.0))
-    breath_rate_bpm: ParamRange = field(default_factory=lambda: ParamRange(*BREATH_RATE_BOUNDS_BPM))
-    volume_db: ParamRange = field(default_factory=lambda: ParamRange(-60.0, -6.0))
-    breath_depth: float = 0.5
-
-    def __post_init__(self) -> None:
-        if not self.layers:
-            raise InputDataError(f"{self.name}.layers", "at least one layer")
-        sources = [layer.source for layer in self.layers]
-        if len(set(sources)) != len(sources):
-            raise InputDataError(f"{self.name}.layers", "at most one layer per source", sources)
-        for label, rng, bounds in (
-            ("intensity", self.intensity, (0.0, 1.0)),
-            ("brightness", self.brightness, (0.0, 1.0)),
-            ("breath_rate_bpm", self.breath_rate_bpm, BREATH_RATE_BOUNDS_BPM),
-            ("volume_db", self.volume_db, VOLUME_BOUNDS_DB),
-        ):
-            if not rng.within(*bounds):
-                raise InputDataError(
-                    f"{self.name}.{label}", f"a range within {bounds[0]:g}..{bounds[1]:g}", rng
-                )
-        if not 0.0 <= self.breath_depth <= 1.0:
-            raise InputDataError(
-                f"{self.name}.breath_depth", "a number from 0 to 1", self.breath_depth
-            )
-
-    def layer_gain(self, source: LayerSource) -> tuple[float, float]:
-        """``(gain, intensity_depth)`` of ``source`` in this mix; ``(0, 0)`` if absent."""
-        for layer in self.layers:
-            if layer.source == source:
-                return layer.gain, layer.intensity_depth
-        return 0.0, 0.0
-
+__all__ = ["PRESETS", "SOURCES", "Layer", "ParamRange", "Soundscape", "get_preset"]
 
 _OCEAN = Soundscape(
     name="ocean",
@@ -166,8 +28,36 @@ _OCEAN = Soundscape(
         Layer("ocean", gain=1.0, intensity_depth=0.4),
         Layer("brown", gain=0.35, intensity_depth=0.6),
     ),
-    brightness=ParamRange(0.1, 0.8),
+    brightness=ParamRange(0.1, 0.8, 0.45),
     breath_depth=0.35,
+    trim_db=0.0,
+)
+
+_RAIN = Soundscape(
+    name="rain",
+    description="Steady rain on leaves: a soft hiss, drops close by and a distant rumble.",
+    layers=(
+        Layer("rain", gain=1.0, intensity_depth=0.4),
+        Layer("brown", gain=0.3, intensity_depth=0.5),
+        Layer("pink", gain=0.12, intensity_depth=0.7),
+    ),
+    brightness=ParamRange(0.3, 1.0, 0.6),
+    breath_depth=0.3,
+    trim_db=-12.7,
+)
+
+_FOREST_NIGHT = Soundscape(
+    name="forest_night",
+    description="Wind in the trees at night, a brook nearby and two crickets, one each side.",
+    layers=(
+        Layer("wind", gain=0.55, intensity_depth=0.5),
+        Layer("crickets", gain=0.3, intensity_depth=0.6),
+        Layer("stream", gain=0.3, intensity_depth=0.5),
+        Layer("brown", gain=0.2, intensity_depth=0.5),
+    ),
+    brightness=ParamRange(0.1, 0.7, 0.35),
+    breath_depth=0.35,
+    trim_db=-4.7,
 )
 
 _BROWN_NOISE = Soundscape(
@@ -177,13 +67,88 @@ _BROWN_NOISE = Soundscape(
         Layer("brown", gain=1.0, intensity_depth=0.3),
         Layer("pink", gain=0.12, intensity_depth=0.8),
     ),
-    brightness=ParamRange(0.0, 0.6),
+    brightness=ParamRange(0.0, 0.6, 0.3),
     breath_depth=0.5,
+    trim_db=-2.0,
+)
+
+_WARM_DRONE = Soundscape(
+    name="warm_drone",
+    description="A warm pad in just intonation drifting through four chords over a soft pulse.",
+    layers=(
+        Layer("pad", gain=1.0, intensity_depth=0.3),
+        Layer("pulse", gain=0.3, intensity_depth=0.8),
+        Layer("brown", gain=0.15, intensity_depth=0.5),
+    ),
+    brightness=ParamRange(0.1, 0.7, 0.35),
+    tempo_bpm=ParamRange(40.0, 72.0, 56.0),
+    breath_depth=0.45,
+    root_hz=130.81,
+    intonation="just",
+    trim_db=-8.1,
+)
+
+_BINAURAL_SLEEP = Soundscape(
+    name="binaural_sleep",
+    description="Binaural beats on a 200 Hz tone under brown noise, from alpha down to delta.",
+    layers=(
+        Layer("binaural", gain=0.7, intensity_depth=0.2),
+        Layer("brown", gain=0.7, intensity_depth=0.4),
+        Layer("pink", gain=0.08, intensity_depth=0.8),
+    ),
+    brightness=ParamRange(0.0, 0.5, 0.25),
+    beat_hz=ParamRange(1.0, 12.0, 6.0),
+    breath_depth=0.3,
+    carrier_hz=200.0,
+    trim_db=-6.7,
+)
+
+_MOUNTAIN_STREAM = Soundscape(
+    name="mountain_stream",
+    description="A bubbling mountain brook with a light breeze.",
+    layers=(
+        Layer("stream", gain=1.0, intensity_depth=0.4),
+        Layer("wind", gain=0.25, intensity_depth=0.6),
+        Layer("pink", gain=0.1, intensity_depth=0.7),
+    ),
+    brightness=ParamRange(0.2, 0.9, 0.5),
+    breath_depth=0.3,
+    trim_db=-9.6,
+)
+
+_ALPHA_PULSES = Soundscape(
+    name="alpha_pulses",
+    description="Isochronic alpha pulses on a 300 Hz tone inside a pentatonic pad.",
+    layers=(
+        Layer("isochronic", gain=0.45, intensity_depth=0.5),
+        Layer("pad", gain=0.8, intensity_depth=0.3),
+        Layer("pink", gain=0.15, intensity_depth=0.6),
+    ),
+    brightness=ParamRange(0.2, 0.8, 0.5),
+    tempo_bpm=ParamRange(40.0, 80.0, 60.0),
+    beat_hz=ParamRange(8.0, 13.0, 10.0),
+    breath_depth=0.35,
+    root_hz=196.0,
+    intonation="pentatonic",
+    carrier_hz=300.0,
+    trim_db=-7.4,
 )
 
 #: The presets by name, in the order of the engine's preset table.
 PRESETS: Final[Mapping[str, Soundscape]] = MappingProxyType(
-    {preset.name: preset for preset in (_OCEAN, _BROWN_NOISE)}
+    {
+        preset.name: preset
+        for preset in (
+            _OCEAN,
+            _RAIN,
+            _FOREST_NIGHT,
+            _BROWN_NOISE,
+            _WARM_DRONE,
+            _BINAURAL_SLEEP,
+            _MOUNTAIN_STREAM,
+            _ALPHA_PULSES,
+        )
+    }
 )
 
 
