@@ -1,0 +1,477 @@
+"""The closed loop: one object the appliance calls per metrics update.
+
+:class:`TherapyController` holds the state of the pure state machines (pacer, stress
+response, sleep-onset detector, resonance assessment) and composes them through
+:func:`heartsong.therapy.policy.decide`::
+
+    therapy = TherapyController(settings, tuning, store=ResonanceStore(path))
+    apply(therapy.start(now_s, wall_s))                      # session start
+    apply(therapy.step(metrics, estimate, now_s, wall_s))    # every metrics update
+    apply(therapy.update_settings(settings, now_s, wall_s))  # the user changed something
+    therapy.close()                                          # shutdown: keeps what it learnt
+
+Each call returns a :class:`~heartsong.therapy.policy.Decision` whose ``adaptations`` say
+what moved and why. The session's mode is the user's (``wind_down`` or ``calm``) until
+sleep onset, then ``sleep`` (and back when the person wakes).
+
+**Resonance assessment.** Until the personal resonance rate is known (see
+:mod:`heartsong.therapy.resonance`), the pacer heads for the default rate (6/min); once it
+has been followed there for ``resonance_dwell_s`` it walks down the band to its lowest
+rate and back up to its highest, staying ``resonance_dwell_s`` at each rate (Lehrer et
+al. 2000's protocol, walked in both directions so that calming during the walk is not
+mistaken for resonance), then settles at the best rate measured so far, or 6/min. Once
+the rate is known, the pacer heads straight for it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Literal
+
+from heartsong.audio.soundscapes import get_preset
+from heartsong.errors import InputDataError
+from heartsong.events import Metrics, Mode, SoundTargets
+from heartsong.stress.estimator import StressEstimate
+from heartsong.therapy.explain import Adaptation, format_duration
+from heartsong.therapy.pacer import PacerConfig, PacerState, breath_level, pacer_step
+from heartsong.therapy.policy import (
+    Decision,
+    Guidance,
+    PolicyInput,
+    PolicySettings,
+    calm_base,
+    decide,
+)
+from heartsong.therapy.resonance import (
+    ResonanceBand,
+    ResonanceEstimate,
+    ResonanceModel,
+    ResonanceStore,
+    SessionRecord,
+    add_sample,
+    estimate_resonance,
+    rsa_amplitude_bpm,
+)
+from heartsong.therapy.settings import TherapyTuning
+from heartsong.therapy.sleep_onset import SleepConfig, SleepState, observe, sleep_step
+from heartsong.therapy.stress_response import (
+    StressResponseConfig,
+    StressResponseState,
+    stress_response_step,
+    user_soundscape,
+)
+
+__all__ = [
+    "RESP_WARMUP_S",
+    "SAMPLE_AFTER_S",
+    "SAVE_EVERY_S",
+    "AssessmentPhase",
+    "TherapyController",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A rate is sampled for the resonance estimate once the pacer has held it this long, s
+#: (the breathing settles, then a one-minute metrics window lies mostly at the new rate).
+SAMPLE_AFTER_S = 90.0
+#: Breathing rates of the first seconds of a session are not used by the pacer: the
+#: metrics window is still filling, and a part-filled window is easily misread (the
+#: ~0.1 Hz Mayer wave passes for 6 breaths/min), s.
+RESP_WARMUP_S = 75.0
+#: The measured breathing must be this close to the pacer for a sample, breaths/min.
+SAMPLE_TOLERANCE_BPM = 0.5
+#: What was learnt is saved at least this often, s (and at sleep onset and shutdown).
+SAVE_EVERY_S = 600.0
+#: Volume steps of the sleep fade, dB.
+FADE_STEP_DB = 2.0
+#: Brightness and intensity of the low masking sound in sleep mode (0..1).
+SLEEP_BRIGHTNESS_DROP = 0.2
+SLEEP_INTENSITY = 0.3
+#: Fade depth when the sleep sound is "off": below this the sound stops, dB.
+SILENCE_DB = 40.0
+
+AssessmentPhase = Literal["approach", "down", "up", "settled"]
+
+
+class TherapyController:
+    """The closed-loop therapy of one device (see the module docstring).
+
+    Parameters
+    ----------
+    settings:
+        The user's settings.
+    tuning:
+        The closed loop's settings (config ``[therapy]``).
+    store:
+        Where the resonance sessions are kept, or None for nowhere.
+    pacer_cfg, sleep_cfg:
+        Pacer and sleep-detector rules (defaults derived from ``tuning``).
+    """
+
+    def __init__(
+        self,
+        settings: PolicySettings,
+        tuning: TherapyTuning | None = None,
+        *,
+        store: ResonanceStore | None = None,
+        pacer_cfg: PacerConfig | None = None,
+        sleep_cfg: SleepConfig | None = None,
+    ) -> None:
+        self.tuning = tuning or TherapyTuning()
+        t = self.tuning
+        get_preset(settings.soundscape)  # an unknown preset fails here, with the list
+        if t.masking_soundscape:
+            try:
+                get_preset(t.masking_soundscape)
+            except InputDataError as exc:
+                raise InputDataError(
+                    "therapy.masking_soundscape", exc.expected, t.masking_soundscape
+                ) from None
+        self.band = ResonanceBand(
+            t.resonance_min_bpm,
+            t.resonance_max_bpm,
+            min(t.resonance_max_bpm, max(t.resonance_min_bpm, settings.breath_rate_bpm)),
+            t.pacer_step_bpm,
+        )
+        self.pacer_cfg = pacer_cfg or PacerConfig(
+            step_bpm=t.pacer_step_bpm,
+            tolerance_bpm=min(0.45, 0.9 * t.pacer_step_bpm),
+            hold_s=t.pacer_hold_s,
+        )
+        self.sleep_cfg = sleep_cfg or SleepConfig()
+        self.stress_cfg = StressResponseConfig(
+            tau_s=t.stress_tau_s,
+            switch_interval_s=t.switch_interval_s,
+            masking_soundscape=t.masking_soundscape or None,
+            quality_min=t.quality_min,
+        )
+        self.store = store
+        self.settings = settings
+        self.model: ResonanceModel = store.load() if store is not None else ResonanceModel()
+        self._reset(0.0, 0.0)
+
+    def _reset(self, now_s: float, wall_s: float) -> None:
+        self.t_start_s = now_s
+        self.session = SessionRecord(wall_s)
+        self.pacer = PacerState()
+        self.stress = StressResponseState()
+        self.sleep = SleepState()
+        self.estimate: ResonanceEstimate = estimate_resonance(self.model, self.band)
+        self.phase: AssessmentPhase = "settled" if self.estimate.known else "approach"
+        self.sleep_onset_s: float | None = None
+        self.targets: SoundTargets | None = None
+        self.tempo_bpm: float | None = None
+        self.last_reason = ""
+        self._last_step_s: float | None = None
+        self._last_save_s = now_s
+        self._fade_offset_db = 0.0
+
+    # -- what the status line and the LEDs read -----------------------------------------
+    @property
+    def mode(self) -> Mode:
+        """The session's mode now: the user's, or ``sleep`` after sleep onset."""
+        return "sleep" if self.sleep_onset_s is not None else self.settings.mode
+
+    @property
+    def pacer_bpm(self) -> float | None:
+        """The pacer rate playing, breaths/min (None: off)."""
+        return self.pacer.rate_bpm
+
+    def breath_level(self, now_s: float) -> float:
+        """The pacer's breath envelope (0..1, 1 = top of the inhale) at ``now_s``, for LEDs."""
+        rate = self.pacer.rate_bpm
+        if rate is None or self.pacer.t_s is None:
+            return 0.0
+        phase = self.pacer.phase + rate * max(0.0, now_s - self.pacer.t_s) / 60.0
+        return breath_level(phase, self.pacer_cfg.inhale_fraction)
+
+    # -- the appliance's calls ------------------------------------------------------------
+    def start(self, now_s: float, wall_s: float) -> Decision:
+        """Begin a session at monotonic ``now_s`` / Unix ``wall_s``; the first targets."""
+        if self.session.visits:
+            self._save()
+        self._reset(now_s, wall_s)
+        s = self.settings
+        base = calm_base(s.soundscape, s.soundscape, s.mode, wall_s, 0.0)
+        self.stress = StressResponseState(
+            soundscape=s.soundscape,
+            brightness=base.brightness,
+            intensity=base.intensity,
+            tempo_bpm=base.tempo_bpm,
+        )
+        return self._decide(now_s, wall_s, None, [], {})
+
+    def update_settings(self, settings: PolicySettings, now_s: float, wall_s: float) -> Decision:
+        """The user changed a setting: the targets now, with the reasons."""
+        notes: list[Adaptation] = []
+        if settings.soundscape != self.settings.soundscape:
+            self.stress = user_soundscape(self.stress, settings.soundscape, now_s)
+        if settings.mode != self.settings.mode and self.sleep_onset_s is not None:
+            self.sleep_onset_s = None
+            self.sleep = dataclasses.replace(self.sleep, asleep=False, onset_s=None)
+            notes.append(Adaptation("mode", "sleep", settings.mode, "user choice"))
+        self.settings = settings
+        return self._decide(now_s, wall_s, None, notes, {})
+
+    def step(
+        self, metrics: Metrics, stress: StressEstimate | None, now_s: float, wall_s: float
+    ) -> Decision:
+        """One metrics update: detectors and pacer advance, then the targets are decided.
+
+        Parameters
+        ----------
+        metrics:
+            The heart metrics of the window ending now.
+        stress:
+            The stress stage's estimate (None: no estimate).
+        now_s, wall_s:
+            Monotonic and Unix time of the update, seconds.
+        """
+        t = self.tuning
+        notes: list[Adaptation] = []
+        causes: dict[str, str] = {}
+        dt = 0.0 if self._last_step_s is None else max(0.0, now_s - self._last_step_s)
+        self._last_step_s = now_s
+        if not t.closed_loop:
+            return self._decide(now_s, wall_s, metrics, notes, causes)
+
+        quality_ok = metrics.signal_quality is not None and metrics.signal_quality >= t.quality_min
+        if t.sleep_detection:
+            self._sleep_step(metrics, now_s, notes, causes)
+
+        warm = now_s - self.t_start_s >= RESP_WARMUP_S
+        measured = metrics.resp_rate_bpm if quality_ok and warm else None
+        self._pacer_step(now_s, measured, causes)
+        if quality_ok:
+            self._sample(metrics, now_s, dt, notes)
+
+        if self.mode != "sleep":
+            base = calm_base(
+                self.settings.soundscape,
+                self.stress.soundscape or self.settings.soundscape,
+                self.mode,
+                wall_s,
+                now_s - self.t_start_s,
+            )
+            su = stress_response_step(
+                self.stress,
+                now_s=now_s,
+                p_stress=None if stress is None else stress.p_stress,
+                quality=metrics.signal_quality,
+                base=base,
+                cfg=self.stress_cfg,
+                why_unknown="" if stress is None else stress.reason,
+            )
+            self.stress = su.state
+            causes.update(su.causes)
+            notes.extend(su.notes)
+        if now_s - self._last_save_s >= SAVE_EVERY_S:
+            self._save()
+        return self._decide(now_s, wall_s, metrics, notes, causes)
+
+    def close(self) -> None:
+        """Keep what this session taught about the resonance rate (safe to call twice)."""
+        self._save()
+
+    # -- parts ------------------------------------------------------------------------------
+    def _sleep_step(
+        self, metrics: Metrics, now_s: float, notes: list[Adaptation], causes: dict[str, str]
+    ) -> None:
+        before = self.mode
+        obs = observe(metrics, self.sleep_cfg)
+        su = sleep_step(self.sleep, obs, self.pacer.rate_bpm, self.sleep_cfg)
+        self.sleep = su.state
+        if su.onset is not None:
+            self.sleep_onset_s = now_s
+            self._fade_offset_db = 0.0
+            notes.append(Adaptation("mode", before, "sleep", f"sleep onset: {su.onset}"))
+            causes["volume_db"] = "asleep: quiet masking sound"
+            self._save()
+        elif su.woke is not None:
+            self.sleep_onset_s = None
+            self._fade_offset_db = 0.0
+            notes.append(
+                Adaptation("mode", "sleep", self.settings.mode, f"awake again: {su.woke}")
+            )
+            causes["volume_db"] = "awake again"
+            causes["brightness"] = causes["intensity"] = "awake again"
+
+    def _pacer_target(self) -> tuple[float, float | None]:
+        """Where the pacer heads now, and the dwell per rate (None: the normal hold)."""
+        band = self.band
+        if self.phase == "down":
+            return band.min_bpm, self.tuning.resonance_dwell_s
+        if self.phase == "up":
+            return band.max_bpm, self.tuning.resonance_dwell_s
+        if self.phase == "approach":
+            return band.default_bpm, None
+        return self.estimate.rate_bpm, None
+
+    def _pacer_step(self, now_s: float, measured: float | None, causes: dict[str, str]) -> None:
+        active = self.mode != "sleep" and self.settings.playing
+        target, dwell = self._pacer_target()
+        old = self.pacer
+        in_band = old.rate_bpm is not None and self.band.bin_of(old.rate_bpm) is not None
+        pu = pacer_step(
+            old,
+            now_s=now_s,
+            active=active,
+            measured_bpm=measured,
+            target_bpm=target,
+            cfg=self.pacer_cfg,
+            dwell_s=dwell if in_band else None,
+        )
+        self.pacer = pu.state
+        if pu.cause is not None:
+            causes["breath_rate_bpm"] = pu.cause
+        if not active and old.rate_bpm is not None:
+            causes["breath_rate_bpm"] = "asleep" if self.mode == "sleep" else "sound off"
+        self._advance_assessment(old.rate_bpm, in_band, causes)
+
+    def _advance_assessment(
+        self, old_bpm: float | None, was_in_band: bool, causes: dict[str, str]
+    ) -> None:
+        """Move the resonance assessment on: approach, down the band, up again, settled.
+
+        ``approach`` turns to ``down`` after the dwell at the default rate; ``down`` turns
+        to ``up`` after the dwell at the band's lowest rate, or when the pacer had to step
+        back up inside the band (lower rates could not be followed); ``up`` ends after the
+        dwell at the band's highest rate.
+        """
+        p = self.pacer
+        rate = p.rate_bpm
+        if rate is None or self.phase == "settled":
+            return
+        band = self.band
+        dwell = self.tuning.resonance_dwell_s
+        moved_up = old_bpm is not None and rate > old_bpm
+        if (
+            self.phase == "approach"
+            and abs(rate - band.default_bpm) < 1e-6
+            and p.at_rate_s >= dwell
+            and p.followed_s >= self.pacer_cfg.hold_s
+        ):
+            self.phase = "down"
+        elif self.phase == "down" and (
+            (moved_up and was_in_band)
+            or (rate <= band.min_bpm + 1e-6 and p.at_rate_s >= dwell)
+        ):
+            self.phase = "up"
+        elif self.phase == "up" and rate >= band.max_bpm - 1e-6 and p.at_rate_s >= dwell:
+            self.phase = "settled"
+            self._refresh_estimate([])
+        if self.phase == "up" and moved_up:
+            causes["breath_rate_bpm"] = (
+                f"resonance assessment, {format_duration(dwell)} at each rate"
+            )
+
+    def _sample(self, metrics: Metrics, now_s: float, dt: float, notes: list[Adaptation]) -> None:
+        """Record the heart-rate oscillation at the paced rate (see SAMPLE_AFTER_S)."""
+        p = self.pacer
+        if p.stage != "pacing" or p.rate_bpm is None or dt <= 0.0:
+            return
+        b = self.band.bin_of(p.rate_bpm)
+        hr, sdnn, resp = metrics.hr_bpm, metrics.sdnn_ms, metrics.resp_rate_bpm
+        if b is None or hr is None or sdnn is None or resp is None or sdnn <= 0.0:
+            return
+        if p.at_rate_s < SAMPLE_AFTER_S or abs(resp - p.rate_bpm) > SAMPLE_TOLERANCE_BPM:
+            return
+        t_min = (now_s - self.t_start_s) / 60.0
+        self.session = add_sample(self.session, b, t_min, rsa_amplitude_bpm(hr, sdnn), dt)
+        if self.phase == "settled":
+            self._refresh_estimate(notes)
+
+    def _refresh_estimate(self, notes: list[Adaptation]) -> None:
+        est = estimate_resonance(self.model, self.band, self.session)
+        old = self.estimate
+        if est.rate_bpm != old.rate_bpm or est.known != old.known:
+            best = max(est.effects_pct.items(), key=lambda kv: kv[1], default=None)
+            why = (
+                f"largest heart-rate oscillation at {best[0]:.1f} /min "
+                f"({best[1]:+.0f}% vs the mean of {len(est.effects_pct)} rates, "
+                f"{est.n_sessions} sessions)"
+                if best is not None and est.known
+                else "not enough measured rates yet"
+            )
+            notes.append(Adaptation("resonance_bpm", old.rate_bpm, est.rate_bpm, why))
+        self.estimate = est
+
+    def _save(self) -> None:
+        if self.session.visits:
+            self.model = self.model.with_session(self.session)
+        self._last_save_s = self._last_step_s if self._last_step_s is not None else self.t_start_s
+        if self.store is not None:
+            self.store.save(self.model, estimate_resonance(self.model, self.band))
+
+    def _sleep_guidance(self, now_s: float, causes: dict[str, str]) -> tuple[float, bool]:
+        """Volume offset (dB) and playing of the fade after sleep onset."""
+        if self.sleep_onset_s is None:
+            return 0.0, True
+        t = self.tuning
+        fade_s = 60.0 * t.sleep_fade_min
+        depth = SILENCE_DB if t.sleep_sound == "off" else t.sleep_fade_db
+        done = min(1.0, (now_s - self.sleep_onset_s) / fade_s)
+        offset = -FADE_STEP_DB * math.floor(depth * done / FADE_STEP_DB + 1e-9)
+        if offset != self._fade_offset_db:
+            causes["volume_db"] = f"sleep fade {100 * done:.0f}% of {t.sleep_fade_min:g} min"
+            self._fade_offset_db = offset
+        playing = not (t.sleep_sound == "off" and done >= 1.0)
+        if not playing:
+            causes["playing"] = f"faded to silence {t.sleep_fade_min:g} min after sleep onset"
+        return offset, playing
+
+    def _decide(
+        self,
+        now_s: float,
+        wall_s: float,
+        metrics: Metrics | None,
+        notes: list[Adaptation],
+        causes: dict[str, str],
+    ) -> Decision:
+        elapsed = now_s - self.t_start_s
+        if not self.tuning.closed_loop:
+            inp = PolicyInput(self.settings, elapsed, metrics, None, wall_s)
+            d = decide(inp, self.targets)
+        else:
+            mode = self.mode
+            offset, playing = self._sleep_guidance(now_s, causes)
+            if mode == "sleep":
+                base = calm_base(
+                    self.settings.soundscape, self.stress.soundscape or self.settings.soundscape,
+                    mode, wall_s, elapsed,
+                )
+                dark = max(base.brightness_min, base.brightness - SLEEP_BRIGHTNESS_DROP)
+                brightness: float | None = round(round(dark / 0.05) * 0.05, 3)
+                intensity: float | None = SLEEP_INTENSITY
+                causes.setdefault("brightness", "asleep: low masking sound")
+                causes.setdefault("intensity", "asleep: low masking sound")
+            else:
+                brightness, intensity = self.stress.brightness, self.stress.intensity
+            guidance = Guidance(
+                mode=mode,
+                pacer_bpm=self.pacer.rate_bpm,
+                soundscape=self.stress.soundscape or None,
+                brightness=brightness,
+                intensity=intensity,
+                tempo_bpm=self.stress.tempo_bpm,
+                volume_offset_db=offset,
+                playing=playing,
+                causes=causes,
+            )
+            inp = PolicyInput(self.settings, elapsed, metrics, guidance, wall_s)
+            d = decide(inp, self.targets, previous_tempo_bpm=self.tempo_bpm)
+        if notes:
+            d = dataclasses.replace(
+                d,
+                reasons=tuple(n.message for n in notes) + d.reasons,
+                adaptations=tuple(notes) + d.adaptations,
+            )
+        self.targets = d.targets
+        self.tempo_bpm = d.tempo_bpm
+        if d.reasons:
+            self.last_reason = d.reasons[-1]
+            for reason in d.reasons:
+                logger.debug("therapy: %s", reason)
+        return d
