@@ -30,7 +30,7 @@ def _demo(speed: float = 400.0, **overrides: object) -> Appliance:
 
 
 def test_demo_run_measures_the_person_from_the_preferred_source() -> None:
-    app = _demo()
+    app = _demo(speed=60.0)
     assert asyncio.run(app.run(duration_s=150.0)) == 0
     measured = [m for m in app.metrics_history if m.hr_bpm is not None]
     assert measured, "no metrics with a heart rate"

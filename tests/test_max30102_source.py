@@ -241,7 +241,7 @@ def test_device_wiring_opens_smbus_lazily() -> None:
 
 def test_demo_wiring_reads_through_the_driver_on_a_fast_clock() -> None:
     async def main() -> list[PpgBlock]:
-        clock = ScaledClock(200.0)
+        clock = ScaledClock(50.0)
         person = SimulatedPerson(PersonParams(motion_artifacts_per_hour=0.0), seed=5)
         src = make_demo_ppg_source(PpgSynth(person, 100.0, seed=6), clock, SensorConfig())
         got: list[PpgBlock] = []
@@ -264,15 +264,15 @@ def test_demo_wiring_reads_through_the_driver_on_a_fast_clock() -> None:
 
     got = asyncio.run(main())
     assert sum(b.n for b in got) > 6000
-    assert sum(b.gap_samples for b in got) == 0  # elastic FIFO at 200x
+    assert sum(b.gap_samples for b in got) == 0  # elastic FIFO above real time
     assert got[-1].contact
     # once the sample clock is fitted, blocks join up into one continuous timeline
     late = got[len(got) // 2 :]
     starts = np.array([b.t0_s for b in late[1:]])
     ends = np.array([b.t_end_s for b in late[:-1]])
     assert np.max(np.abs(starts - ends)) < 1e-9
-    # The rate estimate itself is checked on a manual clock (test_max30102_driver.py):
-    # at 200x on a loaded host the fit may still be waiting for a clean span here, so
-    # only bound it: nominal, or the emulated oscillator's true rate.
+    # The rate estimate itself is checked exactly on a manual clock
+    # (test_max30102_driver.py); on a scaled clock, host scheduling delays are multiplied
+    # by the speed, so here it is only bounded by what the DSP accepts (2 %).
     rate = 100.0 * (1 + ppg_source.DEMO_CLOCK_ERROR)
-    assert 100.0 * (1 - 1e-3) <= late[-1].fs_hz <= rate * (1 + 2e-3)
+    assert late[-1].fs_hz == pytest.approx(rate, rel=0.02)
