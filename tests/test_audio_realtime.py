@@ -25,6 +25,7 @@ SWITCH_S = 10.0
 
 @pytest.mark.slow
 @pytest.mark.jack
+@pytest.mark.realtime
 def test_a_minute_of_changes_every_100_ms_gives_no_underrun(jack_server: object) -> None:
     engine = AudioEngine(fade_s=0.5)  # the device defaults: 48 kHz, 256-frame buffers
     engine.warm_up()
