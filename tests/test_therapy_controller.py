@@ -184,3 +184,13 @@ def test_resonance_sessions_are_kept_and_reloaded(tmp_path: Path) -> None:
 def test_unknown_masking_soundscape_names_the_setting() -> None:
     with pytest.raises(ValueError, match=r"therapy\.masking_soundscape"):
         TherapyController(SETTINGS, TherapyTuning(masking_soundscape="nope"))
+
+
+def test_a_new_session_starts_afresh_with_new_settings() -> None:
+    ctl = TherapyController(SETTINGS)
+    ctl.start(0.0, WALL0)
+    _follow(ctl, 0.0, 300.0)
+    assert ctl.pacer_bpm is not None
+    d = ctl.start(400.0, WALL0 + 400.0, dataclasses.replace(SETTINGS, mode="calm"))
+    assert ctl.pacer_bpm is None and ctl.mode == "calm" and d.mode == "calm"
+    assert d.reasons[0].startswith("session start: calm mode")

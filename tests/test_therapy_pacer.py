@@ -276,3 +276,9 @@ def test_after_a_loss_the_pacer_leads_more_gently() -> None:
     st = PacerState(stage="pacing", rate_bpm=7.0, t_s=0.0)
     st, _ = _run(9.5, steps=int(CFG.lost_s / UPDATE_S) + 2, state=st, t0=UPDATE_S)
     assert st.losses == 1
+
+
+def test_a_lost_pacer_goes_back_to_the_last_rate_followed() -> None:
+    st = PacerState(stage="pacing", rate_bpm=12.0, t_s=0.0, followed_bpm=13.5)
+    st, _ = _run(16.0, steps=int(CFG.lost_s / UPDATE_S) + 2, state=st, t0=UPDATE_S)
+    assert st.rate_bpm == pytest.approx(13.5)

@@ -188,10 +188,19 @@ class TherapyController:
         return breath_level(phase, self.pacer_cfg.inhale_fraction)
 
     # -- the appliance's calls ------------------------------------------------------------
-    def start(self, now_s: float, wall_s: float) -> Decision:
-        """Begin a session at monotonic ``now_s`` / Unix ``wall_s``; the first targets."""
+    def start(
+        self, now_s: float, wall_s: float, settings: PolicySettings | None = None
+    ) -> Decision:
+        """Begin a session at monotonic ``now_s`` / Unix ``wall_s``; the first targets.
+
+        A session in progress is saved first; ``settings`` (if given) replace the user's
+        settings for the new session.
+        """
         if self.session.visits:
             self._save()
+        if settings is not None:
+            get_preset(settings.soundscape)
+            self.settings = settings
         self._reset(now_s, wall_s)
         s = self.settings
         base = calm_base(s.soundscape, s.soundscape, s.mode, wall_s, 0.0)

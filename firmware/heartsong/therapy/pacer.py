@@ -19,10 +19,11 @@ clock. This pacer does that in closed loop:
   or three, the distance to the target divided by ``fast_above_bpm`` and rounded (large
   far from the target, small near it), and never pass the target;
 * when the breathing stays more than ``lost_margin_bpm`` above the pacer for ``lost_s``,
-  the person has let go of it, and the pacer **steps back up** one step so it can be
-  caught again. It does not jump to the breathing: a sleeper's breathing would then
-  seem to follow it. It also **learns to lead more gently**: after each loss (up to
-  three) the largest step shrinks by one ``step_bpm`` and the hold grows by ``hold_s``;
+  the person has let go of it, and the pacer **goes back** to the last rate that was
+  followed (at least one step up) so it can be caught again. It does not jump to the
+  breathing: a sleeper's breathing would then seem to follow it. It also **learns to
+  lead more gently**: after each loss (up to three) the largest step shrinks by one
+  ``step_bpm`` and the hold grows by ``hold_s``;
 * a target above the pacer (the resonance estimate moved up, the assessment returns) is
   approached one step per ``hold_s`` (or the caller's dwell) without waiting for the
   breathing.
@@ -173,6 +174,8 @@ class PacerState:
     losses:
         How often the breathing let go of the pacer this session; each loss makes the
         pacer more careful (see :func:`pacer_step`).
+    followed_bpm:
+        The last rate the breathing was seen to follow (the rate of the last step down).
     """
 
     stage: PacerStage = "off"
@@ -186,6 +189,7 @@ class PacerState:
     last_step_bpm: float = 0.0
     seen: tuple[float, ...] = ()
     losses: int = 0
+    followed_bpm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +340,8 @@ def pacer_step(
         step = 0.0
         cause = f"moving up towards {target:.1f} /min"
     elif lost >= cfg.lost_s and measured_bpm is not None:
-        new_rate = min(PACER_RANGE_BPM[1], rate + cfg.step_bpm)
+        back = state.followed_bpm if state.followed_bpm is not None else rate
+        new_rate = min(PACER_RANGE_BPM[1], max(rate + cfg.step_bpm, back))
         losses = min(state.losses + 1, 3)
         cause = f"breathing stayed at {measured_bpm:.1f} /min for {format_duration(lost)}"
     if cause is not None and abs(new_rate - rate) > _EPS:
@@ -349,6 +354,7 @@ def pacer_step(
                 lost_s=0.0,
                 last_step_bpm=max(0.0, rate - new_rate) if step > 0.0 else 0.0,
                 losses=losses,
+                followed_bpm=rate if step > 0.0 else state.followed_bpm,
             ),
             cause,
         )
