@@ -12,9 +12,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from heartsong import __version__
 from heartsong.errors import ConfigError, HeartsongError
+
+if TYPE_CHECKING:
+    from heartsong.config import Config
 
 log = logging.getLogger("heartsong.cli")
 
@@ -100,12 +104,11 @@ def _print_status_line(line: str) -> None:
         print(line, flush=True)
 
 
-def _cmd_demo(cfg: object, args: argparse.Namespace) -> int:
-    from heartsong.config import Config, with_overrides
+def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
+    from heartsong.config import with_overrides
     from heartsong.status import format_status
     from heartsong.wiring import build_demo
 
-    assert isinstance(cfg, Config)
     if not args.speed > 0:
         raise ConfigError("<command line>", "--speed", args.speed, "must be a number > 0")
     if args.duration is not None and not args.duration > 0:
@@ -128,11 +131,9 @@ def _cmd_demo(cfg: object, args: argparse.Namespace) -> int:
     return code
 
 
-def _cmd_run(cfg: object) -> int:
-    from heartsong.config import Config
+def _cmd_run(cfg: Config) -> int:
     from heartsong.wiring import build_device
 
-    assert isinstance(cfg, Config)
     app = build_device(cfg)
     code = asyncio.run(app.run())
     if app.power_off_requested:
@@ -142,11 +143,9 @@ def _cmd_run(cfg: object) -> int:
     return code
 
 
-def _cmd_doctor(cfg: object, path: str) -> int:
-    from heartsong.config import Config
+def _cmd_doctor(cfg: Config, path: str) -> int:
     from heartsong.doctor import exit_code, format_report, run_doctor
 
-    assert isinstance(cfg, Config)
     checks = run_doctor(cfg, path)
     print(format_report(checks))
     return exit_code(checks)
