@@ -46,9 +46,15 @@ def test_demo_run_measures_the_person_from_the_preferred_source() -> None:
     )
     kinds = [e.kind for e in app.events]
     assert kinds[0] == "adaptation" and "source" in kinds
-    # the simulated person hears the pacer the policy chose
+    # the simulated person hears the pacer the closed loop chose: it starts just below
+    # the person's own breathing (14 /min here), not at the 6 /min goal, and says why
     assert isinstance(app.world, SimWorld)
-    assert app.world.person.pacer_bpm == app.cfg.therapy.breath_rate_bpm
+    pacer = app.world.person.pacer_bpm
+    assert pacer == app.targets_or_default.breath_rate_bpm
+    assert pacer is not None and 6.0 <= pacer < 14.0
+    assert app.mode == "wind_down" and app.last_reason
+    adaptations = [e for e in app.events if e.kind == "adaptation" and "what" in e.data]
+    assert any(e.data["what"] == "breath_rate_bpm" for e in adaptations)
 
 
 def test_ppg_is_used_when_preferred() -> None:
@@ -120,3 +126,17 @@ def test_app_tells_systemd_ready_status_watchdog_and_stopping(
     assert kinds.count("WATCHDOG") >= 3
     assert any(m.startswith("STATUS=") and "HR" in m for m in got)
     assert kinds.index("STOPPING") > kinds.index("WATCHDOG")
+
+
+def test_the_resonance_rate_learnt_is_kept_in_the_state_dir(tmp_path: Path) -> None:
+    from heartsong.wiring import make_therapy
+
+    cfg = Config()
+    kept = make_therapy(cfg, str(tmp_path))
+    assert kept.store is not None and kept.store.path == tmp_path / "baseline.json"
+    kept.close()
+    assert "resonance" in (tmp_path / "baseline.json").read_text()
+    # a demo without a state folder keeps nothing on disk
+    assert make_therapy(cfg, None).store is None
+    app = _demo()
+    assert app.therapy.store is None

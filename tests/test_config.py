@@ -284,6 +284,16 @@ def test_rename_table_also_moves_whole_sections(monkeypatch: pytest.MonkeyPatch)
         ({"mqtt": {"certfile": "/c.pem"}}, "mqtt.keyfile", "must be set when mqtt.certfile"),
         ({"mqtt": {"keyfile": "/k.pem"}}, "mqtt.certfile", "must be set when mqtt.keyfile"),
         ({"mqtt": {"password_file": "/pw"}}, "mqtt.username", "must be set when mqtt.password"),
+        (
+            {"therapy": {"masking_soundscape": "whale_song"}},
+            "therapy.masking_soundscape",
+            "'' or one of ocean",
+        ),
+        (
+            {"therapy": {"resonance_min_bpm": 6.0, "resonance_max_bpm": 6.2}},
+            "therapy.resonance_max_bpm",
+            "at least resonance_min_bpm + 0.5 = 6.5",
+        ),
     ],
 )
 def test_cross_field_rules(data: dict[str, object], key: str, expected: str) -> None:
@@ -298,6 +308,7 @@ def test_cross_field_rules_accept_the_boundary_and_the_fix() -> None:
         "dsp": {"window_s": 20, "update_s": 20},
         "sources": {"ppg": False, "ble": True},
         "mqtt": {"certfile": "/c.pem", "keyfile": "/k.pem", "tls": True},
+        "therapy": {"resonance_min_bpm": 6.0, "resonance_max_bpm": 6.5, "masking_soundscape": ""},
     }
     cfg = config_from_mapping(ok, "t.toml")
     assert cfg.audio.volume_db == cfg.audio.max_volume_db == -6.0
@@ -506,3 +517,19 @@ def test_soundscape_must_be_a_known_preset() -> None:
     with pytest.raises(ConfigError) as info:
         with_overrides(Config(), {"audio.soundscape": "whale_song"})
     assert info.value.key == "audio.soundscape" and "ocean" in info.value.expected
+
+
+def test_therapy_section_becomes_the_closed_loop_tuning() -> None:
+    from heartsong.therapy.settings import TherapyTuning, tuning_from_config
+
+    cfg = with_overrides(
+        Config(), {"therapy.closed_loop": False, "therapy.sleep_sound": "off",
+                   "therapy.pacer_hold_s": 45, "therapy.sleep_fade_min": 20},
+    )
+    tuning = tuning_from_config(cfg.therapy)
+    assert tuning == TherapyTuning(
+        closed_loop=False, sleep_sound="off", pacer_hold_s=45.0, sleep_fade_min=20.0
+    )
+    # every tuning field is a config key, so nothing of the closed loop is hidden from users
+    tuning_keys = {f.name for f in dataclasses.fields(TherapyTuning)}
+    assert tuning_keys <= {f.name for f in dataclasses.fields(cfg.therapy)}

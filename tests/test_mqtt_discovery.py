@@ -22,7 +22,7 @@ from heartsong.mqtt.discovery import (
     expire_after_s,
 )
 from heartsong.mqtt.link import MqttLink
-from heartsong.mqtt.privacy import DEVICE_KEYS, PrivacyFilter
+from heartsong.mqtt.privacy import DEVICE_KEYS, EXPLANATION_KEYS, PrivacyFilter
 from heartsong.mqtt.topics import Topics
 from mqtt_tls import Recorder, wait_for
 
@@ -52,6 +52,7 @@ def _messages(publish: list[str] | None = None, commands: bool = True) -> dict[s
 def _state_doc() -> dict[str, object]:
     doc = Metrics(t_s=1.0, wall_s=2.0).as_dict()
     doc.update({k: 0 for k in DEVICE_KEYS})
+    doc.update({k: "" for k in EXPLANATION_KEYS})
     return doc
 
 

@@ -8,7 +8,13 @@ import pytest
 
 from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES, Metrics
-from heartsong.mqtt.privacy import DEVICE_KEYS, PUBLISHABLE, PrivacyFilter, resolve_publish
+from heartsong.mqtt.privacy import (
+    DEVICE_KEYS,
+    EXPLANATION_KEYS,
+    PUBLISHABLE,
+    PrivacyFilter,
+    resolve_publish,
+)
 from heartsong.mqtt.schedule import PublishSchedule
 
 
@@ -18,7 +24,8 @@ def _doc(**changes: object) -> dict[str, object]:
                   stress_state="calm", source="ppg", n_beats=60,
                   reasons={"lf_hf": "window too short", "p_stress": "no model"}).as_dict()
     doc.update(mode="wind_down", soundscape="ocean", playing=True, volume_db=-18.0,
-               sleep_timer_min=0.0, pacer_bpm=6.0, audio_underruns=0)
+               sleep_timer_min=0.0, pacer_bpm=6.0, audio_underruns=0,
+               last_adaptation="brightness 0.50 -> 0.45: p_stress 0.42 -> 0.71")
     doc.update(changes)
     return doc
 
@@ -26,7 +33,14 @@ def _doc(**changes: object) -> dict[str, object]:
 def test_the_default_publishes_every_known_key() -> None:
     doc = _doc()
     assert PrivacyFilter()(doc) == doc
-    assert set(PUBLISHABLE) == set(METRIC_NAMES) | {"n_beats"} | set(DEVICE_KEYS)
+    assert set(PUBLISHABLE) == (
+        set(METRIC_NAMES) | {"n_beats"} | set(DEVICE_KEYS) | set(EXPLANATION_KEYS)
+    )
+
+
+def test_the_explanation_quotes_metrics_so_only_all_publishes_it() -> None:
+    assert "last_adaptation" not in PrivacyFilter(["device", "metrics"])(_doc())
+    assert PrivacyFilter(["all"])(_doc())["last_adaptation"].startswith("brightness")
 
 
 def test_only_stress_state_leaves_the_device() -> None:

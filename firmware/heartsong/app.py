@@ -35,7 +35,10 @@ from heartsong.sensors.fusion import SourceFusion
 from heartsong.sensors.sources import HeartSource
 from heartsong.store.recorder import SessionRecorder, summary_for_mqtt
 from heartsong.stress.estimator import StressEstimator
-from heartsong.therapy.policy import Decision, PolicyInput, PolicySettings, decide
+from heartsong.therapy.controller import TherapyController
+from heartsong.therapy.explain import adaptation_event
+from heartsong.therapy.policy import Decision, PolicySettings
+from heartsong.therapy.settings import tuning_from_config
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,17 @@ class Status:
     mode: str
     last_reason: str
     underruns: int
+
+
+def settings_from_config(cfg: Config) -> PolicySettings:
+    """The user's settings at start-up, from the configuration."""
+    return PolicySettings(
+        mode=cfg.therapy.mode,
+        soundscape=cfg.audio.soundscape,
+        volume_db=cfg.audio.volume_db,
+        breath_rate_bpm=cfg.therapy.breath_rate_bpm,
+        sleep_timer_s=cfg.therapy.sleep_timer_min * 60.0,
+    )
 
 
 class World:
@@ -87,6 +101,9 @@ class Appliance:
         The simulated world's hook, or None.
     on_status:
         Called after each metrics update (the CLI prints the status line).
+    therapy:
+        The closed-loop therapy (:class:`~heartsong.therapy.controller.TherapyController`);
+        by default one built from ``cfg.therapy`` that keeps nothing across runs.
     """
 
     def __init__(
@@ -104,6 +121,7 @@ class Appliance:
         recorder: SessionRecorder | None = None,
         notifier: SdNotifier | None = None,
         controls: Controls | None = None,
+        therapy: TherapyController | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -127,14 +145,12 @@ class Appliance:
             cfg.sources.preferred,
             stale_s={"ble": cfg.ble.stall_timeout_s, "ppg": SOURCE_STALE_S},
         )
-        self.settings = PolicySettings(
-            mode=cfg.therapy.mode,
-            soundscape=cfg.audio.soundscape,
-            volume_db=cfg.audio.volume_db,
-            breath_rate_bpm=cfg.therapy.breath_rate_bpm,
-            sleep_timer_s=cfg.therapy.sleep_timer_min * 60.0,
+        self.settings = settings_from_config(cfg)
+        self.therapy = therapy or TherapyController(
+            self.settings, tuning_from_config(cfg.therapy)
         )
         self.targets: SoundTargets | None = None
+        self.tempo_bpm: float | None = None
         self.last_reason = ""
         self.events: deque[Event] = deque(maxlen=HISTORY_LEN)
         self.metrics_history: deque[Metrics] = deque(maxlen=HISTORY_LEN)
@@ -194,11 +210,14 @@ class Appliance:
         return self.fusion.choose(now)
 
     def _emit(self, kind: str, message: str, **data: object) -> None:
-        event = Event(self.clock.monotonic(), self.clock.wall(), kind, message, dict(data))
+        self._record(Event(self.clock.monotonic(), self.clock.wall(), kind, message, dict(data)))
+
+    def _record(self, event: Event) -> None:
+        """Keep ``event`` in memory and in the store, and log it."""
         self.events.append(event)
         if self.recorder is not None:
             self.recorder.on_event(event)
-        log.info(message, extra={"fields": {"event": kind, **data}})
+        log.info(event.message, extra={"fields": {"event": event.kind, **event.data}})
 
     def update(self) -> Status:
         """One metrics update: DSP window -> stress -> policy -> audio targets -> MQTT."""
@@ -228,9 +247,7 @@ class Appliance:
             metrics, p_stress=est.p_stress, stress_state=est.state, reasons=reasons
         )
         self.metrics_history.append(metrics)
-        self._apply(
-            decide(PolicyInput(self.settings, now - self._session_t0, metrics), self.targets)
-        )
+        self._apply(self.therapy.step(metrics, est, now, metrics.wall_s))
         if self.recorder is not None:
             t = self.targets_or_default
             self.recorder.on_metrics(
@@ -241,14 +258,14 @@ class Appliance:
         if self.mqtt is not None:
             self.mqtt.offer_state(self.state_document(metrics), now)
         status = Status(
-            metrics, self.targets_or_default, self.settings.mode, self.last_reason,
+            metrics, self.targets_or_default, self.mode, self.last_reason,
             self.engine.underruns,
         )
         if self.on_status is not None:
             self.on_status(status)
         self.notifier.status(
             f"{source}: HR {metrics.hr_bpm or 0:.0f} bpm, {status.targets.soundscape}, "
-            f"{self.settings.mode}"
+            f"{self.mode}"
         )
         if self.controls is not None:
             t = status.targets
@@ -279,6 +296,11 @@ class Appliance:
         return sleep_timer_remaining_min(self.settings, self.clock.monotonic() - self._session_t0)
 
     @property
+    def mode(self) -> str:
+        """The session's mode now: the user's, or ``sleep`` after detected sleep onset."""
+        return self.therapy.mode
+
+    @property
     def targets_or_default(self) -> SoundTargets:
         """The targets in force (the configured soundscape before the first decision)."""
         return self.targets or SoundTargets(self.settings.soundscape)
@@ -288,16 +310,26 @@ class Appliance:
             self.targets = decision.targets
             self.engine.set_targets(decision.targets)
             self.world.on_targets(decision.targets)
+        if decision.tempo_bpm is not None and decision.tempo_bpm != self.tempo_bpm:
+            self.engine.set_params(tempo_bpm=decision.tempo_bpm)
+        self.tempo_bpm = decision.tempo_bpm
+        # Each adaptation carries what moved, from what to what; the foundation's own
+        # changes (the sleep timer, a command) come as reasons without one.
+        described = {a.message: a for a in decision.adaptations}
         for reason in decision.reasons:
             self.last_reason = reason
-            self._emit("adaptation", reason)
+            a = described.get(reason)
+            if a is None:
+                self._emit("adaptation", reason)
+            else:
+                self._record(adaptation_event(a, self.clock.monotonic(), self.clock.wall()))
 
     def state_document(self, metrics: Metrics) -> dict[str, object]:
         """The JSON state published on ``heartsong/<id>/state``."""
         doc = metrics.as_dict()
         t = self.targets_or_default
         doc.update(
-            mode=self.settings.mode,
+            mode=self.mode,
             soundscape=t.soundscape,
             playing=t.playing,
             volume_db=self.settings.volume_db,
@@ -306,6 +338,7 @@ class Appliance:
             ),
             pacer_bpm=t.breath_rate_bpm,
             audio_underruns=self.engine.underruns,
+            last_adaptation=self.last_reason or None,
         )
         return doc
 
@@ -330,9 +363,11 @@ class Appliance:
             self._arm_sleep_timer()
         self._emit("command", applied.reason, command=type(command).__name__)
         latest = self.metrics_history[-1] if self.metrics_history else None
-        self._apply(
-            decide(PolicyInput(self.settings, now - self._session_t0, latest), self.targets)
-        )
+        wall = self.clock.wall()
+        if applied.restart_session:
+            self._apply(self.therapy.start(now, wall, self.settings))
+        else:
+            self._apply(self.therapy.update_settings(self.settings, now, wall))
         if self.mqtt is not None and latest is not None:
             self.mqtt.publish_state(self.state_document(latest))
 
@@ -393,7 +428,7 @@ class Appliance:
         # walking it, which shortens the pauses that can hold the GIL from the audio thread.
         gc.collect()
         gc.freeze()
-        self._apply(decide(PolicyInput(self.settings, 0.0, None), None))
+        self._apply(self.therapy.start(self._t_start, self.clock.wall()))
         self._arm_sleep_timer()
         if self.mqtt is not None:
             self.mqtt.start(on_command=call_on_loop(loop, self.on_command))
@@ -438,6 +473,10 @@ class Appliance:
         return 0
 
     async def _shutdown(self) -> None:
+        try:
+            self.therapy.close()  # keep what the session taught about the resonance rate
+        except OSError as exc:
+            log.warning("could not save the resonance estimate: %s", exc)
         fade_s = self.cfg.audio.fade_s
         self.engine.fade_out(fade_s)
         if self.sink.realtime:

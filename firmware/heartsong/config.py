@@ -375,7 +375,98 @@ class TherapyConfig:
         default=10.0,
         metadata=setting(
             Number(1, 60, "min"),
-            "Minutes the sleep timer's fade takes; it ends when the timer runs out.",
+            "Minutes of the slow fade: the sleep timer's (ending when the timer runs out), "
+            "and the one after detected sleep onset.",
+        ),
+    )
+    closed_loop: bool = field(
+        default=True,
+        metadata=setting(
+            Boolean(),
+            "Adapt to the heart: pacer that follows your breathing, stress response, sleep "
+            "detection. false = the fixed pacer at breath_rate_bpm.",
+        ),
+    )
+    resonance_min_bpm: float = field(
+        default=4.5,
+        metadata=setting(
+            Number(3, 7, "breaths/min"),
+            "Lowest rate searched for your personal resonance breathing rate, breaths/min.",
+        ),
+    )
+    resonance_max_bpm: float = field(
+        default=7.0,
+        metadata=setting(
+            Number(3.5, 10, "breaths/min"),
+            "Highest rate searched for your personal resonance breathing rate, breaths/min.",
+        ),
+    )
+    pacer_step_bpm: float = field(
+        default=0.5,
+        metadata=setting(
+            Number(0.25, 1, "breaths/min"), "One step of the breath pacer, breaths/min."
+        ),
+    )
+    pacer_hold_s: float = field(
+        default=30.0,
+        metadata=setting(
+            Number(10, 600, "s"),
+            "Seconds your breathing must follow the pacer before it slows another step.",
+        ),
+    )
+    resonance_dwell_s: float = field(
+        default=120.0,
+        metadata=setting(
+            Number(60, 600, "s"),
+            "Seconds the pacer stays at each rate while finding your resonance rate.",
+        ),
+    )
+    switch_interval_s: float = field(
+        default=900.0,
+        metadata=setting(
+            Number(60, 86400, "s"),
+            "At most one automatic soundscape switch within this many seconds.",
+        ),
+    )
+    stress_tau_s: float = field(
+        default=30.0,
+        metadata=setting(
+            Number(5, 300, "s"),
+            "Time constant of the sound's response to stress, s (larger = calmer changes).",
+        ),
+    )
+    masking_soundscape: str = field(
+        default="brown_noise",
+        metadata=setting(
+            Text(0, 64, "a soundscape name"),
+            "Soundscape switched to under lasting stress; empty = never switch.",
+        ),
+    )
+    quality_min: float = field(
+        default=0.5,
+        metadata=setting(
+            Number(0, 1),
+            "Below this signal quality (0..1) the therapy holds instead of reacting to noise.",
+        ),
+    )
+    sleep_detection: bool = field(
+        default=True,
+        metadata=setting(
+            Boolean(), "Detect sleep onset from the heart and answer with a slow fade."
+        ),
+    )
+    sleep_sound: str = field(
+        default="masking",
+        metadata=setting(
+            OneOf(("masking", "off")),
+            "After sleep onset: masking keeps a quiet masking sound, off fades to silence.",
+        ),
+    )
+    sleep_fade_db: float = field(
+        default=10.0,
+        metadata=setting(
+            Number(0, 40, "dB"),
+            "How far the masking sound fades after sleep onset, dB.",
         ),
     )
 
@@ -762,12 +853,30 @@ def _rule_known_soundscape(cfg: Config) -> _Broken | None:
     return None
 
 
+def _rule_therapy(cfg: Config) -> _Broken | None:
+    from heartsong.audio.soundscapes import PRESETS
+
+    t = cfg.therapy
+    if t.masking_soundscape and t.masking_soundscape not in PRESETS:
+        return (
+            "therapy.masking_soundscape", t.masking_soundscape,
+            "'' or one of " + ", ".join(PRESETS),
+        )
+    if t.resonance_max_bpm < t.resonance_min_bpm + 0.5:
+        return (
+            "therapy.resonance_max_bpm", t.resonance_max_bpm,
+            f"at least resonance_min_bpm + 0.5 = {t.resonance_min_bpm + 0.5:g} breaths/min",
+        )
+    return None
+
+
 def _rule_controls(cfg: Config) -> _Broken | None:
     return controls_problem(cfg.controls, sensor_int_pin=cfg.sensor.int_pin)
 
 
 _RULES: tuple[_Rule, ...] = (
     _rule_known_soundscape,
+    _rule_therapy,
     _rule_controls,
     _rule_some_source,
     _rule_sensor_timing,

@@ -16,7 +16,8 @@ def _num(value: float | None, fmt: str, unit: str) -> str:
 def format_status(status: Status) -> str:
     """Render ``status`` as one line, e.g.
     ``22:41:05 HR 63.2 bpm | RMSSD 41 ms | stress unknown | ocean -18 dB | pacer 6.0/min |
-    wind_down | ppg q0.98``.
+    wind_down | ppg q0.98 | breath rate 7.5 -> 7.0 /min: breathing followed for 30 s``
+    (the last part: the therapy's latest change and why).
     """
     m = status.metrics
     t = status.targets
@@ -25,7 +26,8 @@ def format_status(status: Status) -> str:
     pacer = "pacer off" if t.breath_rate_bpm is None else f"pacer {t.breath_rate_bpm:.1f}/min"
     stress = m.stress_state if m.p_stress is None else f"{m.stress_state} ({m.p_stress:.2f})"
     quality = "" if m.signal_quality is None else f" q{m.signal_quality:.2f}"
+    why = f" | {status.last_reason}" if status.last_reason else ""
     return (
         f"{clock} HR {_num(m.hr_bpm, '.1f', 'bpm')} | RMSSD {_num(m.rmssd_ms, '.0f', 'ms')} | "
-        f"stress {stress} | {sound} | {pacer} | {status.mode} | {m.source}{quality}"
+        f"stress {stress} | {sound} | {pacer} | {status.mode} | {m.source}{quality}{why}"
     )

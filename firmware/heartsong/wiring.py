@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from heartsong.app import Appliance, Status, World
+from heartsong.app import Appliance, Status, World, settings_from_config
 from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
 from heartsong.audio.soundscapes import PRESETS
@@ -31,6 +31,10 @@ from heartsong.store.db import db_path
 from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
 from heartsong.stress.estimator import make_stress_estimator
+from heartsong.therapy.controller import TherapyController
+from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE_FILE
+from heartsong.therapy.resonance import ResonanceStore
+from heartsong.therapy.settings import tuning_from_config
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,15 @@ def _model_dir(cfg: Config) -> Path | None:
     return Path(cfg.stress.model_dir) if cfg.stress.model_dir else None
 
 
+def make_therapy(cfg: Config, state_dir: str | None) -> TherapyController:
+    """The closed-loop therapy from ``[therapy]``; with ``state_dir`` the personal resonance
+    rate it learns is kept in ``<state_dir>/baseline.json`` across sessions and reboots."""
+    store = None if state_dir is None else ResonanceStore(Path(state_dir) / RESONANCE_FILE)
+    return TherapyController(
+        settings_from_config(cfg), tuning_from_config(cfg.therapy), store=store
+    )
+
+
 def make_recorder(
     cfg: Config, clock: Clock, state_dir: str | None = None
 ) -> SessionRecorder | None:
@@ -175,6 +188,7 @@ def build_demo(
         world=SimWorld(person),
         on_status=on_status,
         recorder=make_recorder(cfg, clock, state_dir) if state_dir else None,
+        therapy=make_therapy(cfg, state_dir),
     )
 
 
@@ -204,6 +218,7 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         on_status=on_status,
         recorder=make_recorder(cfg, clock),
         notifier=SdNotifier.from_env(),
+        therapy=make_therapy(cfg, cfg.device.state_dir),
     )
     app.controls = make_controls(
         cfg.controls,

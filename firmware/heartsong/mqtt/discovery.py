@@ -123,6 +123,10 @@ ENTITIES: Final[tuple[Entity, ...]] = (
     Entity("sensor", "pacer_bpm", "Breath pacer", "pacer_bpm", config={
         **_MEASURE, "unit_of_measurement": "breaths/min", "icon": "mdi:metronome",
         "suggested_display_precision": 1}),
+    Entity("sensor", "last_adaptation", "Last adaptation", "last_adaptation", config={
+        "icon": "mdi:comment-text-outline",
+        # A sensor state is at most 255 characters in Home Assistant.
+        "value_template": "{{ (value_json.last_adaptation or '')[:255] }}"}),
     Entity("select", "mode", "Mode", "mode", "mode", config={
         "options": list(MODES), "icon": "mdi:weather-night"}),
     Entity("select", "soundscape", "Soundscape", "soundscape", "soundscape", config={

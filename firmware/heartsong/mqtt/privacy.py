@@ -18,6 +18,9 @@ rate). Groups:
     the controls and diagnostics: mode, soundscape, playing, volume_db, sleep_timer_min,
     pacer_bpm, audio_underruns.
 
+``last_adaptation`` (the therapy's latest change and its reason, which can quote heart
+metrics) is published with ``all`` or when listed by name.
+
 ``wall_s`` (when the document was made) is always published; ``reasons`` (why a metric
 is unknown) is published for the published metrics only.
 """
@@ -31,7 +34,15 @@ from typing import Final
 from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES
 
-__all__ = ["ALWAYS", "DEVICE_KEYS", "GROUPS", "PUBLISHABLE", "PrivacyFilter", "resolve_publish"]
+__all__ = [
+    "ALWAYS",
+    "DEVICE_KEYS",
+    "EXPLANATION_KEYS",
+    "GROUPS",
+    "PUBLISHABLE",
+    "PrivacyFilter",
+    "resolve_publish",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +56,11 @@ DEVICE_KEYS: Final = (
     "pacer_bpm",
     "audio_underruns",
 )
+#: Why the therapy last changed the sound: a sentence that can quote heart metrics
+#: ("brightness 0.50 -> 0.40: p_stress 0.42 -> 0.71"), so it is in no group but ``all``.
+EXPLANATION_KEYS: Final = ("last_adaptation",)
 #: Every key that can be chosen, in state-document order.
-PUBLISHABLE: Final = (*METRIC_NAMES, "n_beats", *DEVICE_KEYS)
+PUBLISHABLE: Final = (*METRIC_NAMES, "n_beats", *DEVICE_KEYS, *EXPLANATION_KEYS)
 #: Named groups of keys.
 GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "all": PUBLISHABLE,
