@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from heartsong.dsp.coherence import _coherence_kernel, coherence_from_psd, hrv_coherence
+from heartsong.dsp.hrv_freq import lomb_scargle_psd
 from heartsong.errors import InputDataError
 from heartsong.sensors.simulated import PersonParams, SimulatedPerson
 
@@ -92,3 +93,30 @@ def test_paced_breathing_raises_the_simulated_persons_coherence() -> None:
     before, after = last_minute(spontaneous), last_minute(paced)
     assert after > 0.75
     assert after > before + 0.15
+
+
+def coherence_windows_loop(t: np.ndarray, nn: np.ndarray) -> float:
+    """Reference for long spans: a Python loop over the 64-s windows every 16 s, each
+    scored from the public Lomb-Scargle density, the finite scores averaged."""
+    scores = []
+    for end in np.arange(t[-1], t[0] + 64.0 - 16.0, -16.0)[::-1]:
+        w = (t >= end - 64.0) & (t <= end)
+        if np.nansum(nn[w]) / 1000.0 < 48.0:
+            continue
+        spec = lomb_scargle_psd(t[w], nn[w], f_max_hz=0.4, oversample=4.0)
+        scores.append(coherence_from_psd(spec.psd, spec.df_hz))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_window_loop_kernel_matches_a_python_loop(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = beats(400.0, seed=seed)
+    nn = 850.0 + 50.0 * np.sin(2 * np.pi * 0.1 * t) + 20.0 * rng.standard_normal(t.size)
+    nn[rng.choice(t.size, 20, replace=False)] = np.nan  # rejected beats
+    nn[(t > 150.0) & (t < 200.0)] = np.nan  # a lost stretch: windows without a score
+    expected = coherence_windows_loop(t, nn)
+    assert 0.0 < expected < 1.0
+    assert hrv_coherence(t, nn) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(InputDataError, match="beat_t_s"):
+        hrv_coherence(t[::-1].copy(), nn)

@@ -626,3 +626,62 @@ def test_red_only_blocks_are_measured_like_ir() -> None:
         results.append((beats, m.hr_bpm))
     assert results[0] == results[1]
     assert results[0][1] is not None
+
+
+def test_read_only_blocks_are_measured_like_writable_ones() -> None:
+    # Samples from np.frombuffer (I2C bytes) or pandas arrive read-only; the first block
+    # of a stream takes the slow path, which must accept them too.
+    fs = 100.0
+    x, _ = raw_ppg(fs, 30.0, seed=14)
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    beats = []
+    for signal in (x, frozen):
+        pipe = StreamingPipeline(fs_hz=fs)
+        beats.append(feed_all(pipe, ppg_blocks(signal, fs, T0_S, seed=3)))
+    assert beats[0].size > 20
+    np.testing.assert_array_equal(beats[0], beats[1])
+
+
+def test_long_kernels_release_the_gil() -> None:
+    # The audio callback thread must never wait for the GIL behind a DSP kernel: every
+    # kernel that loops over a signal, a beat series or a window is compiled nogil.
+    from heartsong.dsp import (
+        artifacts,
+        artifacts_stream,
+        batch,
+        beats,
+        coherence,
+        filters,
+        hrv_freq,
+        peaks,
+        ppg_stream,
+        quality,
+        resp,
+        window,
+    )
+
+    kernels = [
+        artifacts._classify_kernel,
+        artifacts._correct_once_kernel,
+        artifacts_stream._add_raw_kernel,
+        artifacts_stream._update_kernel,
+        artifacts_stream._select_kernel,
+        batch._gain_control_kernel,
+        batch._local_median_kernel,
+        beats._clean_ibi_kernel,
+        coherence._scores_kernel,
+        filters._sos_filter_kernel,
+        filters._filtfilt_kernel,
+        hrv_freq._psd_kernel,
+        peaks._elgendi_kernel,
+        peaks._max_upslope_kernel,
+        ppg_stream._pulses_kernel,
+        quality._align_kernel,
+        quality._beat_quality_kernel,
+        resp._pulse_features_kernel,
+        resp._windows_kernel,
+        window._window_kernel,
+        window._windows_kernel,
+    ]
+    assert [k.py_func.__name__ for k in kernels if not k.targetoptions.get("nogil")] == []

@@ -12,6 +12,7 @@ from heartsong.dsp.resp import (
     _resp_peak_kernel,
     fuse_resp,
     ppg_pulse_features,
+    resp_estimates,
     resp_from_psd,
     resp_from_psds,
     resp_rate,
@@ -217,3 +218,63 @@ def test_fused_rows_equal_the_fusion_of_each_row(seed: int) -> None:
         assert fused.quality == pytest.approx(expected.quality, rel=1e-12)
     else:
         assert not fused.valid
+
+
+def resp_windows_loop(
+    t: np.ndarray, series: dict[str, np.ndarray], window_s: float = 64.0
+) -> RespEstimate:
+    """Reference for long spans: a Python loop over windows every half window, each the
+    fusion of the public per-series estimates; the median rate of the windows with one,
+    else the last window's estimate."""
+    ends = [*np.arange(t[0] + window_s, t[-1], window_s / 2.0).tolist(), float(t[-1])]
+    seg = np.zeros(t.size, dtype=np.int64)
+    fused = []
+    for end in ends:
+        w = (t >= end - window_s) & (t <= end)
+        part = {k: v[w] for k, v in series.items()}
+        fused.append(fuse_resp(resp_estimates(t[w], part, seg[w])))
+    good = [e for e in fused if e.valid]
+    if not good:
+        return fused[-1]
+    sources = sorted({s for e in good for s in e.source.split("+")})
+    return RespEstimate(
+        float(np.median([e.rate_bpm for e in good])),
+        float(np.mean([e.quality for e in good])),
+        "+".join(sources),
+    )
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_window_loop_kernel_matches_a_python_loop(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    t = beats(300.0, seed=seed)
+    nn = 850.0 + 30.0 * np.sin(2 * np.pi * 0.25 * t) + 10.0 * rng.standard_normal(t.size)
+    amp = 500.0 + 40.0 * np.sin(2 * np.pi * 0.24 * t) + 5.0 * rng.standard_normal(t.size)
+    base = 1.0e4 + 30.0 * np.sin(2 * np.pi * 0.26 * t + 1.0)
+    nn[rng.choice(t.size, 15, replace=False)] = np.nan
+    nn[(t > 100.0) & (t < 170.0)] = np.nan  # windows with too little signal
+    amp[rng.choice(t.size, 10, replace=False)] = np.nan
+    cases = [
+        (
+            resp_rate(t, nn, amplitude=amp, baseline=base),
+            {"nn_ms": nn, "amplitude": amp, "baseline": base},
+        ),
+        (resp_rate_from_rr(t, nn), {"nn_ms": nn}),
+        (resp_rate_from_ppg(t, amp, base), {"amplitude": amp, "baseline": base}),
+    ]
+    for got, series in cases:
+        expected = resp_windows_loop(t, series)
+        assert expected.valid
+        assert got.rate_bpm == pytest.approx(expected.rate_bpm, rel=1e-12)
+        assert got.quality == pytest.approx(expected.quality, rel=1e-12)
+        assert got.source == expected.source
+
+
+def test_a_long_span_without_any_estimate_gives_the_last_windows_reason() -> None:
+    t = beats(300.0)
+    nn = np.full(t.size, np.nan)
+    nn[t > 280.0] = 850.0  # only the last 20 s hold intervals
+    got = resp_rate_from_rr(t, nn)
+    expected = resp_windows_loop(t, {"nn_ms": nn})
+    assert not got.valid and got.reason == expected.reason
+    assert "too little signal" in got.reason

@@ -241,3 +241,52 @@ def test_the_fused_kernel_agrees_with_the_separate_estimators() -> None:
     assert m.resp_rate_bpm == pytest.approx(expected_rate.rate_bpm, rel=1e-12)
     assert m.coherence == pytest.approx(hrv_coherence(t, nn, seg), rel=1e-12)
     assert m.reasons["lf_hf"] == "LF/HF not requested for this window"
+
+
+@pytest.mark.parametrize("ppg", [True, False])
+def test_many_windows_in_one_call_equal_one_call_each(ppg: bool) -> None:
+    # The batch analysis measures every sliding window in one kernel call: the values
+    # and reasons must be those of the per-window path (LF/HF left out).
+    t, nn, valid = series(400.0, seed=6)
+    rng = np.random.default_rng(6)
+    nn[rng.choice(t.size, 25, replace=False)] = np.nan
+    nn[(t > T0 + 150.0) & (t < T0 + 215.0)] = np.nan  # windows with too few clean beats
+    amp = 500.0 + 40.0 * np.sin(2 * np.pi * 0.25 * t) if ppg else None
+    base = 1.0e4 + 30.0 * np.sin(2 * np.pi * 0.25 * t + 1.0) if ppg else None
+    starts = T0 + 10.0 * np.arange(34, dtype=np.float64)
+    ends = starts + 60.0
+    quality = np.linspace(0.2, 1.0, starts.size) if ppg else None
+    rows = window._window_rows_many(
+        t,
+        nn,
+        valid,
+        amp,
+        base,
+        t.searchsorted(starts, side="left"),
+        t.searchsorted(ends, side="right"),
+        starts,
+        ends,
+        quality,
+        WindowRules(),
+        "none",
+    )
+    assert len(rows) == starts.size
+    n_missing = 0
+    for w, (values, reasons) in enumerate(rows):
+        expected, why = window._window_values(
+            t,
+            nn,
+            valid,
+            t_start_s=float(starts[w]),
+            t_end_s=float(ends[w]),
+            quality=None if quality is None else float(quality[w]),
+            freq=True,
+            lf_hf=False,
+            amplitude=amp,
+            baseline=base,
+            quality_reason="none",
+        )
+        why.pop("lf_hf")
+        assert values == expected and reasons == why
+        n_missing += values[1] is None
+    assert 0 < n_missing < starts.size  # both measured and refused windows were compared

@@ -125,3 +125,18 @@ def test_welltory_targets(rows: Rows) -> None:
     assert 2.0 * hs_rm <= nk_rm
     for h, n in scored:
         assert abs(h.rmssd - h.rmssd_ref) <= abs(n.rmssd - n.rmssd_ref)
+
+
+def test_reference_checks_back_the_explanations_of_the_misses(rows: Rows) -> None:
+    by, _ = rows
+    nk, bidmc = by[("neurokit_resting_5min", "heartsong")], by[("bidmc_01", "heartsong")]
+    # A second ECG detector agrees with the reference almost everywhere...
+    assert nk.extra["second_agree"] >= 0.97 and bidmc.extra["second_agree"] >= 0.99
+    assert all("second ECG detector" in line for line in nk.unmatched)
+    # ... and bidmc_01's unusable stretch holds no pulse locked to its R-peaks, where the
+    # usable signal's pulses all look alike; NeuroKit2 finds next to none of them either.
+    assert bidmc.extra["gap_r_peaks"] >= 15
+    assert bidmc.extra["gap_pulse_ratio"] < 0.25
+    assert bidmc.extra["gap_corr"] < 0.5 < 0.95 < bidmc.extra["usable_corr"]
+    assert bidmc.extra["gap_nk_matched"] <= 0.2 * bidmc.extra["gap_r_peaks"]
+    assert "gap_r_peaks" not in nk.extra  # no unusable stretch inside that record

@@ -14,7 +14,8 @@ to the requested length (default 1 h) and run through:
 4. numba compilation: the DSP warm-up in a fresh interpreter with an empty
    ``NUMBA_CACHE_DIR`` (cold), then again with the cache it filled (cached).
 
-``python tools/bench_dsp.py [--data DIR] [--hours 1] [--json OUT.json]``
+``python tools/bench_dsp.py [--data DIR] [--hours 1] [--repeats 3] [--nk-repeats 1]
+[--json OUT.json]``
 """
 
 from __future__ import annotations
@@ -139,12 +140,12 @@ def bench_batch(
 
 
 def bench_neurokit(
-    x: np.ndarray, budget_s: float
+    x: np.ndarray, budget_s: float, repeats: int = 1
 ) -> tuple[float, float, dict[str, Any], float]:
     """NeuroKit2 ppg_process + hrv_time: (wall seconds for the full length, seconds of
     signal measured on, its HRV, CPU seconds for the full length). The full length is run
-    when a 10-min probe predicts it fits ``budget_s``; otherwise the 10-min times are
-    scaled linearly."""
+    (best wall and best CPU time of ``repeats`` runs) when a 10-min probe predicts it
+    fits ``budget_s``; otherwise the 10-min times are scaled linearly."""
     import warnings
 
     import neurokit2 as nk
@@ -174,7 +175,11 @@ def bench_neurokit(
         if scale <= 1.0:
             return probe_s, x.size / FS_HZ, probe_hrv, cpu_s[0]
         full_s, hrv = run(x)
-        return full_s, x.size / FS_HZ, hrv, cpu_s[0]
+        best_cpu = cpu_s[0]
+        for _ in range(repeats - 1):
+            full_s = min(full_s, run(x)[0])
+            best_cpu = min(best_cpu, cpu_s[0])
+        return full_s, x.size / FS_HZ, hrv, best_cpu
     return probe_s * scale, probe_len / FS_HZ, probe_hrv, cpu_s[0] * scale
 
 
@@ -229,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--nk-budget", type=float, default=120.0, help="seconds NeuroKit2 may take in full"
     )
+    p.add_argument(
+        "--nk-repeats", type=int, default=1, help="NeuroKit2 runs on the full length (best kept)"
+    )
     args = p.parse_args(argv)
 
     x = tile(load_ppg(args.data), args.hours * 3600.0)
@@ -236,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         "signal_s": x.size / FS_HZ,
         "fs_hz": FS_HZ,
         "machine": os.uname().machine,
+        "load_start": os.getloadavg()[0],
     }
     results.update(compile_times())
     batch_s, batch_cpu_s, hs_hrv, stage_ms = bench_batch(x, args.repeats)
-    nk_s, nk_measured_s, nk_hrv, nk_cpu_s = bench_neurokit(x, args.nk_budget)
+    nk_s, nk_measured_s, nk_hrv, nk_cpu_s = bench_neurokit(x, args.nk_budget, args.nk_repeats)
     results.update(
         {
             "heartsong_batch_s": batch_s,
@@ -256,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     results.update(bench_streaming(x, args.repeats))
+    results["load_end"] = os.getloadavg()[0]
 
     scaled = " (scaled from 10 min)" if results["neurokit_scaled"] else ""
     rows = [
@@ -280,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(feed {results['stream_feed_us_per_s']:.1f} + metrics "
             f"{results['stream_metrics_us_per_s']:.1f}; "
             f"{results['stream_metrics_us_per_update']:.0f} us per update)",
+        ),
+        (
+            "load average (1 min), start / end",
+            f"{results['load_start']:.2f} / {results['load_end']:.2f} on {os.cpu_count()} CPUs",
         ),
         ("numba warm-up, cold cache", f"{results['compile_cold_s']:.2f} s"),
         ("numba warm-up, from cache", f"{results['compile_cached_s']:.2f} s"),

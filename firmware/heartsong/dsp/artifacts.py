@@ -138,7 +138,7 @@ def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
     buf[k] = new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rolling_quantiles_kernel(
     x: FloatArray, width: int, q_lo: float, q_hi: float, out: FloatArray
 ) -> None:
@@ -171,7 +171,7 @@ def _rolling_quantiles_kernel(
         out[i] = hi - _quantile_sorted(buf[:m], q_lo) if q_lo >= 0.0 else hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rolling_qd_kernel(x: FloatArray, width: int) -> FloatArray:
     """Quartile deviation ``(Q3 - Q1) / 2`` of ``|x|`` over a centred window of ``width``.
 
@@ -182,7 +182,7 @@ def _rolling_qd_kernel(x: FloatArray, width: int) -> FloatArray:
     return 0.5 * out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rolling_median_kernel(x: FloatArray, width: int) -> FloatArray:
     """Median over a centred window of ``width`` values, cut at the ends."""
     out = np.empty(x.shape[0])
@@ -203,7 +203,7 @@ def _reflect(i: int, n: int) -> int:
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _classify_kernel(
     rr: FloatArray, alpha: float, c1: float, c2: float, qd_window: int, med_window: int
 ) -> Int8Array:
@@ -368,7 +368,7 @@ class ArtifactCorrection:
         return self.beat_t_s[idx], self.nn_ms[idx], valid, self.flags[idx]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _correct_once_kernel(
     t: FloatArray,
     flags: Int8Array,

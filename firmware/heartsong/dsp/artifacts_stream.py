@@ -183,7 +183,7 @@ def _quartile_deviation(v: FloatArray) -> float:
     return 0.5 * (q3 - _quantile_selected(v, 0.25))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _add_raw_kernel(
     raw: FloatArray,
     rseg: IntArray,
@@ -503,7 +503,7 @@ def _put(
     kvalid[o] = o > 0 and kseg[o - 1] == seg and flag == 0 and kflag[o - 1] == 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _update_kernel(
     raw: FloatArray,
     rseg: IntArray,
@@ -783,7 +783,7 @@ def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
     return m - 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reject_kernel(
     kf: FloatArray,
     kseg: IntArray,
@@ -858,7 +858,7 @@ def _window_quality_kernel(
     return float(good / n * (1.0 - share))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select_kernel(
     raw: FloatArray,
     rseg: IntArray,

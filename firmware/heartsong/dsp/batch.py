@@ -27,7 +27,8 @@ The stages, each documented where it lives:
    correction (outside 300-2000 ms, or more than ``MAX_DEVIATION`` from its neighbours'
    median) is rejected (NaN), never reported;
 7. HRV over the whole record and over sliding windows
-   (:func:`heartsong.dsp.window.window_metrics`). A window's LF/HF is taken over the
+   (:func:`heartsong.dsp.window.window_metrics`; the sliding windows all in one kernel
+   call, :func:`heartsong.dsp.window._window_rows_many`). A window's LF/HF is taken over the
    ``FREQ_WINDOW_S`` (5 min) before its end, recomputed only once the window end has
    moved ``LF_HF_STEP_S`` (60 s) since the last spectrum: the windows in between report
    the last one, and their ``lf_hf_t_start_s`` / ``lf_hf_t_end_s`` say which span it
@@ -62,7 +63,12 @@ from heartsong.dsp.hrv_freq import (
 from heartsong.dsp.peaks import ppg_findpeaks_elgendi, ppg_max_upslope
 from heartsong.dsp.quality import BEAT_QUALITY_MIN, TIMING_IBI, ppg_align_beats
 from heartsong.dsp.resp import ppg_pulse_features
-from heartsong.dsp.window import window_metrics
+from heartsong.dsp.window import (
+    WINDOW_METRIC_NAMES,
+    WindowRules,
+    _window_rows_many,
+    window_metrics,
+)
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
@@ -115,8 +121,10 @@ FREQ_WINDOW_S = 300.0
 #: measure of a window (with 10-s steps, recomputing it for every window would double the
 #: cost of the whole analysis).
 LF_HF_STEP_S = 60.0
-#: The LF/HF span handed to window_metrics, which then skips LF/HF, in seconds.
-_NO_SPAN_S = 1e-6
+#: The window rules of the analysis (window_metrics' defaults).
+_RULES = WindowRules()
+#: The window metrics in :func:`heartsong.dsp.window._window_rows_many`'s value order.
+_WINDOW_VALUE_NAMES = WINDOW_METRIC_NAMES[:-1]
 #: Whole-record HRV keys, in output order (``mean_hr_bpm`` is the window's ``hr_bpm``).
 HRV_KEYS: tuple[str, ...] = (
     "mean_hr_bpm",
@@ -301,7 +309,7 @@ def ppg_is_upright(filtered: FloatArray) -> bool:
     return bool(_upright_kernel(np.ascontiguousarray(filtered, dtype=np.float64)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _upright_kernel(x: FloatArray) -> bool:
     """True unless the third central moment of the finite first differences is negative
     (also True with fewer than 3 of them or none that vary)."""
@@ -331,6 +339,8 @@ def _upright_kernel(x: FloatArray) -> bool:
 def _pieces(x: FloatArray, min_len: int) -> list[tuple[int, int]]:
     """Runs of finite samples, ``[start, stop)``, at least ``min_len`` long."""
     finite = np.isfinite(x)
+    if finite.all():  # the usual case: one piece, without scanning for the edges
+        return [(0, int(x.size))] if x.size >= min_len else []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
     runs = [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
     return [(a, b) for a, b in runs if b - a >= min_len]
@@ -518,7 +528,7 @@ def _check_windows(window_s: float, step_s: float) -> None:
         raise InputDataError("step_s", "a positive duration in seconds", step_s)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _local_median_kernel(
     values: FloatArray, segment: npt.NDArray[np.int64], half: int, min_count: int
 ) -> FloatArray:
@@ -629,7 +639,7 @@ def _gain_control(s: FloatArray, fs_hz: float, pad: int = 0) -> FloatArray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gain_control_kernel(s: FloatArray, half: int, pad: int) -> FloatArray:
     """``s`` divided by its RMS over ``[i - half, i + half]`` (cut at the ends), the RMS
     floored at ``1e-12 + 1e-6`` times its largest value, followed by ``pad`` zeros."""
@@ -752,36 +762,26 @@ def _assemble(
     lo_idx = t.searchsorted(starts, side="left")
     hi_idx = t.searchsorted(ends, side="right")
     windows: list[dict[str, object]] = []
+    tic = clock()
+    # Every window in one kernel call; LF/HF comes from _lf_hf below, at a coarser step.
+    rows = _window_rows_many(
+        t, nn, valid, amp, base, lo_idx, hi_idx, starts, ends, qualities, _RULES, no_quality
+    )
+    spent += clock() - tic
     lf: tuple[float | None, str, float, float] = (None, "", 0.0, 0.0)
-    for w in range(n_windows):
+    for w, (values, why) in enumerate(rows):
         start, end = float(starts[w]), float(ends[w])
-        lo, hi = int(lo_idx[w]), int(hi_idx[w])
-        tic = clock()
-        metrics = window_metrics(
-            t[lo:hi],
-            nn[lo:hi],
-            valid[lo:hi],
-            t_start_s=start,
-            t_end_s=end,
-            quality=None if qualities is None else float(qualities[w]),
-            freq=True,
-            # LF/HF comes from _lf_hf below, at a coarser step: an empty LF/HF span
-            # makes window_metrics skip it.
-            freq_t_start_s=end - _NO_SPAN_S,
-            amplitude=None if amp is None else amp[lo:hi],
-            baseline=None if base is None else base[lo:hi],
-            quality_reason=no_quality,
-        ).as_dict()
         if w == 0 or end - lf[3] >= LF_HF_STEP_S - 1e-9:
+            tic = clock()
             lf = _lf_hf(t, nn, valid, max(0.0, end - FREQ_WINDOW_S), end)
-        spent += clock() - tic
-        entry: dict[str, object] = {"t_start_s": start, "t_end_s": end, **metrics}
+            spent += clock() - tic
+        entry: dict[str, object] = {"t_start_s": start, "t_end_s": end}
+        entry.update(zip(_WINDOW_VALUE_NAMES, values, strict=True))
         entry["lf_hf"] = lf[0]
-        why = entry["reasons"]
-        assert isinstance(why, dict)
-        why.pop("lf_hf", None)
+        entry["signal_quality"] = None if qualities is None else float(qualities[w])
         if lf[1]:
             why["lf_hf"] = lf[1]
+        entry["reasons"] = {k: v for k, v in why.items() if v}
         entry["lf_hf_t_start_s"] = lf[2]
         entry["lf_hf_t_end_s"] = lf[3]
         windows.append(entry)

@@ -287,7 +287,7 @@ class BeatHistory:
         )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _append_beats_kernel(
     table: FloatArray,
     seg: IntArray,
@@ -321,7 +321,7 @@ def _append_beats_kernel(
     return first
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _clean_ibi_kernel(
     ibi_ms: FloatArray, segment: IntArray, lo_ms: float, hi_ms: float, max_rel: float
 ) -> BoolArray:

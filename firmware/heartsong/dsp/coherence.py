@@ -36,7 +36,13 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from heartsong.dsp.hrv_freq import Spectrum, lomb_scargle_psd
+from heartsong.dsp.hrv_freq import (
+    MIN_SEGMENT_SAMPLES,
+    Spectrum,
+    _psd_kernel,
+    _scan_kernel,
+    lomb_scargle_psd,
+)
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
@@ -192,11 +198,53 @@ def hrv_coherence(
         return math.nan
     if t[-1] - t[0] <= 1.5 * window_s:
         return _score(t, nn, seg)
-    scores = []
-    for end in np.arange(t[-1], t[0] + window_s - step_s, -step_s)[::-1]:
-        lo = int(t.searchsorted(end - window_s, side="left"))
-        hi = int(t.searchsorted(end, side="right"))
-        score = _score(t[lo:hi], nn[lo:hi], seg[lo:hi])
-        if math.isfinite(score):
-            scores.append(score)
-    return float(np.mean(scores)) if scores else math.nan
+    ok, _, _, _ = _scan_kernel(t, nn)
+    if not ok:
+        raise InputDataError("beat_t_s", "finite, increasing times in seconds")
+    ends = np.ascontiguousarray(np.arange(t[-1], t[0] + window_s - step_s, -step_s)[::-1])
+    scores = np.empty(ends.shape[0])
+    _scores_kernel(t, nn, seg, ends, window_s, scores)
+    scores = scores[np.isfinite(scores)]
+    return float(np.mean(scores)) if scores.size else math.nan
+
+
+@njit(cache=True, nogil=True)
+def _scores_kernel(
+    t: FloatArray,
+    nn: FloatArray,
+    seg: npt.NDArray[np.int64],
+    ends: FloatArray,
+    window_s: float,
+    out: FloatArray,
+) -> None:
+    """``out[w]``: the score of :func:`_score` over the beats in
+    ``[ends[w] - window_s, ends[w]]`` (s), NaN where their NN intervals cover less than
+    ``MIN_COVERAGE_S``; the windows of a long span in one call."""
+    f_max = COHERENCE_TOTAL_BAND_HZ[1]
+    for w in range(ends.shape[0]):
+        lo = np.searchsorted(t, ends[w] - window_s, side="left")
+        hi = np.searchsorted(t, ends[w], side="right")
+        total = 0.0
+        for i in range(lo, hi):
+            if not math.isnan(nn[i]):
+                total += nn[i]
+        if total / 1000.0 < MIN_COVERAGE_S:
+            out[w] = math.nan
+            continue
+        n = hi - lo
+        span = t[hi - 1] - t[lo] if n > 1 else 0.0
+        df = 1.0 / (OVERSAMPLE * span) if span > 0.0 else f_max
+        psd = np.empty((1, max(1, math.floor(f_max / df + 1e-9))))
+        y = np.empty((1, n))
+        for i in range(n):
+            y[0, i] = nn[lo + i]
+        _psd_kernel(t[lo:hi], y, seg[lo:hi], MIN_SEGMENT_SAMPLES, df, 0, psd)
+        out[w] = _coherence_kernel(
+            psd[0],
+            df,
+            COHERENCE_PEAK_BAND_HZ[0],
+            COHERENCE_PEAK_BAND_HZ[1],
+            COHERENCE_PEAK_HALF_WIDTH_HZ,
+            COHERENCE_TOTAL_BAND_HZ[0],
+            COHERENCE_TOTAL_BAND_HZ[1],
+        )

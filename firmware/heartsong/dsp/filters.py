@@ -152,18 +152,49 @@ def _as_signal(x: FloatArray, field: str) -> FloatArray:
 
 
 @njit(cache=True)
-def _sos_filter_kernel(sos: FloatArray, x: FloatArray, zi: FloatArray) -> FloatArray:
-    """Run a biquad cascade (transposed direct form II) over ``x``, updating ``zi``."""
+def _cascade(sos: FloatArray, src: FloatArray, dst: FloatArray, zi: FloatArray, back: bool) -> None:
+    """Run a biquad cascade (transposed direct form II) over ``src`` into ``dst`` (which
+    may be ``src``), from the last sample to the first if ``back``, updating ``zi``.
+
+    Two sections (the PPG band-pass) keep coefficients and state in locals, off memory:
+    the same arithmetic in the same order, without a store and a reload per sample on
+    the recursion's dependency chain.
+    """
     n_sec = sos.shape[0]
-    y = np.empty_like(x)
-    for n in range(x.shape[0]):
-        v = x[n]
+    total = src.shape[0]
+    if n_sec == 2:
+        b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+        b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+        z00, z01, z10, z11 = zi[0, 0], zi[0, 1], zi[1, 0], zi[1, 1]
+        for j in range(total):
+            k = total - 1 - j if back else j
+            v = src[k]
+            out = b00 * v + z00
+            z00 = b01 * v - a01 * out + z01
+            z01 = b02 * v - a02 * out
+            v = out
+            out = b10 * v + z10
+            z10 = b11 * v - a11 * out + z11
+            z11 = b12 * v - a12 * out
+            dst[k] = out
+        zi[0, 0], zi[0, 1], zi[1, 0], zi[1, 1] = z00, z01, z10, z11
+        return
+    for j in range(total):
+        k = total - 1 - j if back else j
+        v = src[k]
         for s in range(n_sec):
             out = sos[s, 0] * v + zi[s, 0]
             zi[s, 0] = sos[s, 1] * v - sos[s, 4] * out + zi[s, 1]
             zi[s, 1] = sos[s, 2] * v - sos[s, 5] * out
             v = out
-        y[n] = v
+        dst[k] = v
+
+
+@njit(cache=True, nogil=True)
+def _sos_filter_kernel(sos: FloatArray, x: FloatArray, zi: FloatArray) -> FloatArray:
+    """Run a biquad cascade (transposed direct form II) over ``x``, updating ``zi``."""
+    y = np.empty_like(x)
+    _cascade(sos, x, y, zi, False)
     return y
 
 
@@ -255,7 +286,7 @@ def sos_filtfilt(sos: FloatArray, x: FloatArray, padlen: int | None = None) -> F
     return y
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _filtfilt_kernel(
     sos: FloatArray, x: FloatArray, padlen: int, zi_unit: FloatArray
 ) -> FloatArray:
@@ -275,25 +306,8 @@ def _filtfilt_kernel(
         buf[padlen + n + k] = 2.0 * x[n - 1] - x[n - 2 - k]
     for i in range(n):
         buf[padlen + i] = x[i]
-    n_sec = sos.shape[0]
-    zi = zi_unit * buf[0]
-    for k in range(total):
-        v = buf[k]
-        for s in range(n_sec):
-            out = sos[s, 0] * v + zi[s, 0]
-            zi[s, 0] = sos[s, 1] * v - sos[s, 4] * out + zi[s, 1]
-            zi[s, 1] = sos[s, 2] * v - sos[s, 5] * out
-            v = out
-        buf[k] = v
-    zi = zi_unit * buf[total - 1]
-    for k in range(total - 1, -1, -1):
-        v = buf[k]
-        for s in range(n_sec):
-            out = sos[s, 0] * v + zi[s, 0]
-            zi[s, 0] = sos[s, 1] * v - sos[s, 4] * out + zi[s, 1]
-            zi[s, 1] = sos[s, 2] * v - sos[s, 5] * out
-            v = out
-        buf[k] = v
+    _cascade(sos, buf, buf, zi_unit * buf[0], False)
+    _cascade(sos, buf, buf, zi_unit * buf[total - 1], True)
     return buf[padlen : padlen + n].copy()
 
 

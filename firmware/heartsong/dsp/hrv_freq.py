@@ -233,7 +233,7 @@ def _lomb_scargle_kernel(
             out[j, k] = 0.5 * p
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_kernel(t: FloatArray, v: FloatArray) -> tuple[bool, int, float, float]:
     """Whether ``t`` is finite and increasing; count, sum and minimum of the finite ``v``."""
     ok = True
@@ -250,7 +250,7 @@ def _scan_kernel(t: FloatArray, v: FloatArray) -> tuple[bool, int, float, float]
     return ok, n_finite, total, smallest
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _psd_kernel(
     t: FloatArray,
     y: FloatArray,

@@ -92,7 +92,7 @@ def _parabolic_offset(left: float, centre: float, right: float) -> float:
     return min(0.5, max(-0.5, offset))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _elgendi_kernel(
     x: FloatArray,
     s_buf: FloatArray,
@@ -119,60 +119,76 @@ def _elgendi_kernel(
     a_beat = (w_beat - 1) // 2
     b_beat = w_beat // 2
     n_out = 0
+    # The state lives in locals during the loop (registers, not a store and a reload per
+    # sample on the running sums' dependency chains) and goes back to the arrays after.
+    n = istate[_I_NEXT]
+    in_block = istate[_I_IN_BLOCK]
+    block_start = istate[_I_BLOCK_START]
+    best_i = istate[_I_BEST]
+    last_peak = istate[_I_LAST_PEAK]
+    sum_peak = fstate[_F_SUM_PEAK]
+    sum_beat = fstate[_F_SUM_BEAT]
+    mean = fstate[_F_MEAN]
+    best_v = fstate[_F_BEST]
+    left = fstate[_F_LEFT]
+    right = fstate[_F_RIGHT]
     for i in range(x.shape[0]):
-        n = istate[_I_NEXT]
         v = x[i]
         yv = v * v if v > 0.0 else 0.0
         s_buf[n & mask] = v
         y_buf[n & mask] = yv
         count = n + 1 if n + 1 < n_mean else n_mean
-        fstate[_F_MEAN] += (yv - fstate[_F_MEAN]) / count
-        istate[_I_NEXT] = n + 1
-
+        mean += (yv - mean) / count
         # Centre of both windows: the newest sample ends the W2 window.
         m = n - b_beat
-        fstate[_F_SUM_PEAK] += _ring_get(y_buf, m + b_peak, mask) - _ring_get(
-            y_buf, m - a_peak - 1, mask
-        )
-        fstate[_F_SUM_BEAT] += yv - _ring_get(y_buf, m - a_beat - 1, mask)
+        n += 1
+        sum_peak += _ring_get(y_buf, m + b_peak, mask) - _ring_get(y_buf, m - a_peak - 1, mask)
+        sum_beat += yv - _ring_get(y_buf, m - a_beat - 1, mask)
         if (m & _RESYNC_MASK) == 0:
             acc = 0.0
             for j in range(m - a_peak, m + b_peak + 1):
                 acc += _ring_get(y_buf, j, mask)
-            fstate[_F_SUM_PEAK] = acc
+            sum_peak = acc
             acc = 0.0
             for j in range(m - a_beat, m + b_beat + 1):
                 acc += _ring_get(y_buf, j, mask)
-            fstate[_F_SUM_BEAT] = acc
+            sum_beat = acc
         if m < a_beat:
             continue  # the W2 window is not full yet
 
-        thr = fstate[_F_SUM_BEAT] / w_beat + beta * fstate[_F_MEAN]
-        if fstate[_F_SUM_PEAK] / w_peak > thr:
+        thr = sum_beat / w_beat + beta * mean
+        if sum_peak / w_peak > thr:
             sv = s_buf[m & mask]
-            if istate[_I_IN_BLOCK] == 0:
-                istate[_I_IN_BLOCK] = 1
-                istate[_I_BLOCK_START] = m
-                istate[_I_BEST] = m
-                fstate[_F_BEST] = sv
-                fstate[_F_LEFT] = s_buf[(m - 1) & mask]  # m >= a_beat >= 1
-                fstate[_F_RIGHT] = s_buf[(m + 1) & mask]
-            elif sv > fstate[_F_BEST]:
-                istate[_I_BEST] = m
-                fstate[_F_BEST] = sv
-                fstate[_F_LEFT] = s_buf[(m - 1) & mask]
-                fstate[_F_RIGHT] = s_buf[(m + 1) & mask]
-        elif istate[_I_IN_BLOCK] == 1:
-            istate[_I_IN_BLOCK] = 0
-            best = istate[_I_BEST]
-            last = istate[_I_LAST_PEAK]
-            wide = m - istate[_I_BLOCK_START] >= min_width
-            if wide and (last < 0 or best - last >= refractory):
-                out[n_out] = best + _parabolic_offset(
-                    fstate[_F_LEFT], fstate[_F_BEST], fstate[_F_RIGHT]
-                )
+            if in_block == 0:
+                in_block = 1
+                block_start = m
+                best_i = m
+                best_v = sv
+                left = s_buf[(m - 1) & mask]  # m >= a_beat >= 1
+                right = s_buf[(m + 1) & mask]
+            elif sv > best_v:
+                best_i = m
+                best_v = sv
+                left = s_buf[(m - 1) & mask]
+                right = s_buf[(m + 1) & mask]
+        elif in_block == 1:
+            in_block = 0
+            wide = m - block_start >= min_width
+            if wide and (last_peak < 0 or best_i - last_peak >= refractory):
+                out[n_out] = best_i + _parabolic_offset(left, best_v, right)
                 n_out += 1
-                istate[_I_LAST_PEAK] = best
+                last_peak = best_i
+    istate[_I_NEXT] = n
+    istate[_I_IN_BLOCK] = in_block
+    istate[_I_BLOCK_START] = block_start
+    istate[_I_BEST] = best_i
+    istate[_I_LAST_PEAK] = last_peak
+    fstate[_F_SUM_PEAK] = sum_peak
+    fstate[_F_SUM_BEAT] = sum_beat
+    fstate[_F_MEAN] = mean
+    fstate[_F_BEST] = best_v
+    fstate[_F_LEFT] = left
+    fstate[_F_RIGHT] = right
     return n_out
 
 
@@ -343,7 +359,7 @@ def ppg_findpeaks_elgendi(
     return detector.process(filtered)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _max_upslope_kernel(x: FloatArray, peaks: FloatArray, back: int) -> FloatArray:
     """Position of the largest centred difference ``x[k+1] - x[k-1]`` before each peak.
 

@@ -262,7 +262,7 @@ def _window_push(
     istate[i_n] = n + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pulses_kernel(
     waiting: FloatArray,
     found: FloatArray,
@@ -566,6 +566,8 @@ class PpgFrontEnd:
     def append(self, x: FloatArray) -> bool:
         """Append a block's samples; False (nothing appended) if one is not finite."""
         x = np.ascontiguousarray(x, dtype=np.float64)
+        if not x.flags.writeable:  # the kernel's signature takes writable arrays only
+            x = x.copy()
         while True:
             count: int = _append_kernel(x, self.sign, self.pending, self.n_pending)
             if count != -2:

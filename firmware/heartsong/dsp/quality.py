@@ -76,7 +76,7 @@ POST_IBI = 0.5
 TIMING_IBI: tuple[float, float] = (0.2, 0.3)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pulse_matrix_kernel(x: FloatArray, centres: IntArray, pre: int, post: int) -> FloatArray:
     """Cut ``x[c - pre : c + post + 1]`` for every centre; NaN rows where it does not fit."""
     n = centres.shape[0]
@@ -190,7 +190,7 @@ def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
     buf[k] = new
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _templates_kernel(
     pulses: FloatArray, half: int, first: int, width: int
 ) -> tuple[FloatArray, IntArray]:
@@ -247,7 +247,7 @@ def _templates_kernel(
     return out.T.copy(), count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _beat_quality_kernel(pulses: FloatArray, half: int) -> FloatArray:
     """Correlation of each pulse with the median of up to ``2 * half`` neighbours."""
     n = pulses.shape[0]
@@ -296,7 +296,7 @@ def beat_quality(
     return q
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sample_pulses_kernel(x: FloatArray, pos: FloatArray, first: int, width: int) -> FloatArray:
     """Sample ``x`` at ``pos[i] + first + k`` (linear interpolation), ``k < width``.
 
@@ -387,7 +387,7 @@ def _lagged_corr(
         out[d] = sab / math.sqrt(saa * tss) if saa > 0.0 and tss > 0.0 else math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _align_kernel(
     pulses: FloatArray,
     half: int,

@@ -59,7 +59,12 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from heartsong.dsp.hrv_freq import Spectrum, lomb_scargle_psds
+from heartsong.dsp.hrv_freq import (
+    MIN_SEGMENT_SAMPLES,
+    Spectrum,
+    _psd_kernel,
+    lomb_scargle_psds,
+)
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
@@ -148,7 +153,7 @@ class RespEstimate:
         return math.isfinite(self.rate_bpm)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pulse_features_kernel(
     pos: FloatArray,
     raw: FloatArray,
@@ -715,21 +720,134 @@ def _over_windows(
     """Fused estimate of one window, or the median over windows of a long span."""
     if t.shape[0] < 2 or t[-1] - t[0] <= 1.5 * window_s:
         return fuse_resp(resp_estimates(t, series, seg))
-    ends = [*np.arange(t[0] + window_s, t[-1], window_s / 2.0).tolist(), float(t[-1])]
-    fused = []
-    for end in ends:
-        lo = int(t.searchsorted(end - window_s, side="left"))
-        hi = int(t.searchsorted(end, side="right"))
-        part = {k: v[lo:hi] for k, v in series.items()}
-        fused.append(fuse_resp(resp_estimates(t[lo:hi], part, seg[lo:hi])))
-    good = [e for e in fused if e.valid]
-    if not good:
-        return fused[-1]
-    return RespEstimate(
-        float(np.median([e.rate_bpm for e in good])),
-        float(np.mean([e.quality for e in good])),
-        "+".join(sorted({s for e in good for s in e.source.split("+")})),
+    ends = np.array([*np.arange(t[0] + window_s, t[-1], window_s / 2.0).tolist(), float(t[-1])])
+    sources = [_SOURCE_NAMES[k] for k in series]
+    ys = np.empty((len(series), t.shape[0]))
+    for row, values in enumerate(series.values()):
+        ys[row] = values
+    n_win = ends.shape[0]
+    status = np.empty(n_win, dtype=np.int64)
+    coverage = np.empty(n_win)
+    fused = np.full((n_win, 5), np.nan)
+    rates = np.empty((n_win, len(sources)))
+    qualities = np.empty((n_win, len(sources)))
+    _windows_kernel(
+        t, ys, seg, ends, window_s, "nn_ms" in series, status, coverage, fused, rates, qualities
     )
+    good = np.flatnonzero((status == 0) & (fused[:, 2] == 0.0) & np.isfinite(fused[:, 0]))
+    if good.size == 0:
+        return _window_estimate(
+            int(status[-1]), float(coverage[-1]), fused[-1], rates[-1], qualities[-1], sources
+        )
+    kept = fused[good, 3].astype(np.int64).tolist()
+    return RespEstimate(
+        float(np.median(fused[good, 0])),
+        float(np.mean(fused[good, 1])),
+        "+".join(sorted({src for bits in kept for j, src in enumerate(sources) if bits >> j & 1})),
+    )
+
+
+def _window_estimate(
+    status: int,
+    coverage_s: float,
+    fused: FloatArray,
+    rates: FloatArray,
+    qualities: FloatArray,
+    sources: Sequence[str],
+) -> RespEstimate:
+    """The estimate of one window of :func:`_windows_kernel`: what
+    ``fuse_resp(resp_estimates(...))`` gives for its beats."""
+    if status == _FEW_SECONDS:
+        return _none(
+            "",
+            f"too little signal for a breathing rate: {coverage_s:.0f} s < {MIN_COVERAGE_S:.0f} s",
+        )
+    if status == _FEW_BEATS:
+        return _none("", "too few beats for a breathing rate")
+    rate, quality, code, kept, best = fused.tolist()
+    return fused_resp_estimate(
+        rate, quality, int(code), int(kept), int(best), rates, qualities, sources
+    )
+
+
+#: Window verdicts of :func:`_windows_kernel` before any spectrum.
+_FEW_SECONDS, _FEW_BEATS = 4, 5
+
+
+@njit(cache=True, nogil=True)
+def _windows_kernel(
+    t: FloatArray,
+    ys: FloatArray,
+    seg: IntArray,
+    ends: FloatArray,
+    window_s: float,
+    has_nn: bool,
+    status: IntArray,
+    coverage: FloatArray,
+    fused: FloatArray,
+    rates: FloatArray,
+    qualities: FloatArray,
+) -> None:
+    """The breathing estimate of every window ``[ends[w] - window_s, ends[w]]`` (s) of
+    the series ``ys`` (rows: NN intervals first if ``has_nn``, then PPG features), by the
+    rules of :func:`resp_window_psds` and :func:`resp_from_psds`, in one call.
+
+    Writes per window: ``status`` 0 (estimated), ``_FEW_SECONDS`` or ``_FEW_BEATS``;
+    ``coverage`` (s: the finite NN intervals' sum, else the time span); ``fused`` the
+    fusion's ``(rate, quality, code, kept, best)``; and the per-row ``rates`` and
+    ``qualities`` (see ``_resp_rows_kernel``).
+    """
+    n_rows = ys.shape[0]
+    f_max = RESP_BAND_HZ[1] + 0.05
+    for w in range(ends.shape[0]):
+        lo = np.searchsorted(t, ends[w] - window_s, side="left")
+        hi = np.searchsorted(t, ends[w], side="right")
+        n = hi - lo
+        cov = 0.0
+        if has_nn:
+            for i in range(lo, hi):
+                if not math.isnan(ys[0, i]):
+                    cov += ys[0, i]
+            cov /= 1000.0
+        elif n > 1:
+            cov = t[hi - 1] - t[lo]
+        coverage[w] = cov
+        if cov < MIN_COVERAGE_S:
+            status[w] = _FEW_SECONDS
+            continue
+        if n < 6:
+            status[w] = _FEW_BEATS
+            continue
+        df = 1.0 / (OVERSAMPLE * (t[hi - 1] - t[lo]))
+        psds = np.empty((n_rows, max(1, math.floor(f_max / df + 1e-9))))
+        y = np.empty((n_rows, n))
+        for j in range(n_rows):
+            for i in range(n):
+                y[j, i] = ys[j, lo + i]
+        n_used, span = _psd_kernel(t[lo:hi], y, seg[lo:hi], MIN_SEGMENT_SAMPLES, df, 0, psds)
+        if n_used < 6:
+            status[w] = _FEW_BEATS
+            continue
+        status[w] = 0
+        rate, quality, code, kept, best = _resp_rows_kernel(
+            psds,
+            df,
+            RESP_BAND_HZ[0],
+            _band_top(n_used, span),
+            PEAK_HALF_WIDTH_HZ,
+            MAYER_LIMIT_HZ,
+            MAYER_HF_RATIO,
+            HARMONIC_TOL_HZ,
+            MIN_QUALITY,
+            MAX_SPREAD_BPM,
+            rates[w],
+            qualities[w],
+        )
+        fused[w, 0] = rate
+        fused[w, 1] = quality
+        fused[w, 2] = code
+        fused[w, 3] = kept
+        fused[w, 4] = best
 
 
 def resp_rate_from_rr(

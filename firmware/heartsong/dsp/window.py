@@ -21,7 +21,8 @@ detrending (:func:`heartsong.dsp.hrv_freq.segments_from_holes`).
 
 Cost. The streaming pipeline calls this every few seconds, next to an audio synthesiser,
 so everything but LF/HF runs in one kernel call (:func:`_window_kernel`), which calls
-the kernels of the modules named above; Python only turns its numbers into reasons.
+the kernels of the modules named above; Python only turns its numbers into reasons. The
+batch analysis measures all its sliding windows in one call (:func:`_windows_kernel`).
 numba's cache watches a kernel's own file only, so a cached kernel of this module could
 keep an old copy of a kernel it calls from another file: a digest of those files is
 frozen into :func:`_compiled_sources_digest_kernel` when this module's kernels are
@@ -54,6 +55,7 @@ from heartsong.dsp.coherence import (
     hrv_coherence,
 )
 from heartsong.dsp.coherence import MIN_COVERAGE_S as COHERENCE_MIN_COVERAGE_S
+from heartsong.dsp.coherence import _scores_kernel as _coherence_scores_kernel
 from heartsong.dsp.hrv_freq import (
     MIN_SEGMENT_SAMPLES,
     MIN_SPAN_LF_S,
@@ -86,6 +88,7 @@ from heartsong.dsp.resp import (
 )
 from heartsong.dsp.resp import MIN_COVERAGE_S as RESP_MIN_COVERAGE_S
 from heartsong.dsp.resp import OVERSAMPLE as RESP_OVERSAMPLE
+from heartsong.dsp.resp import _windows_kernel as _resp_windows_kernel
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
@@ -274,7 +277,7 @@ def _finite_sum_kernel(x: FloatArray) -> float:
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window_kernel(
     t: FloatArray,
     nn: FloatArray,
@@ -403,6 +406,49 @@ def _window_kernel(
     return 0
 
 
+@njit(cache=True, nogil=True)
+def _windows_kernel(
+    t: FloatArray,
+    nn: FloatArray,
+    vd: BoolArray,
+    amplitude: FloatArray,
+    baseline: FloatArray,
+    lo: IntArray,
+    hi: IntArray,
+    starts: FloatArray,
+    ends: FloatArray,
+    min_clean: int,
+    min_coverage: float,
+    min_diffs: int,
+    out: FloatArray,
+) -> int:
+    """:func:`_window_kernel` (with ``freq``) for many windows in one call.
+
+    Window ``w`` is rows ``[lo[w], hi[w])``, ``ends[w] - starts[w]`` seconds long; its
+    output goes to ``out[w]``. Returns 0, or the first non-zero code of a window.
+    """
+    for w in range(lo.shape[0]):
+        code = _window_kernel(
+            t,
+            nn,
+            vd,
+            amplitude,
+            baseline,
+            lo[w],
+            lo[w],
+            hi[w],
+            ends[w] - starts[w],
+            min_clean,
+            min_coverage,
+            min_diffs,
+            True,
+            out[w],
+        )
+        if code != 0:
+            return code
+    return 0
+
+
 # -- keeping numba's cache honest about the kernels called from other files ------------
 
 #: The modules whose kernels (and constants) the kernels of this module use.
@@ -446,10 +492,19 @@ def _refresh_stale_kernels(
     return True
 
 
+# Also the window loops of heartsong.dsp.coherence and heartsong.dsp.resp, which call
+# kernels of hrv_freq: their caches would not see a change there either, and hrv_freq's
+# source is in the digest.
 _refresh_stale_kernels(
     _SOURCES_DIGEST,
     _compiled_sources_digest_kernel,
-    (_window_kernel, _compiled_sources_digest_kernel),
+    (
+        _window_kernel,
+        _windows_kernel,
+        _coherence_scores_kernel,
+        _resp_windows_kernel,
+        _compiled_sources_digest_kernel,
+    ),
 )
 
 
@@ -740,14 +795,8 @@ def _window_rows(
     intervals and features, a bool mask) whose window is rows ``[lo, hi)`` and whose rows
     from ``first`` on may take part (the LF/HF window; rows outside ``[first, hi)`` are
     never read, and the beat times in it are checked in the kernel)."""
-    ppg = amp is not None and base is not None
     series_amp, series_base = (
-        (amp, base)
-        if amp is not None and base is not None
-        else (
-            _NO_SERIES,
-            _NO_SERIES,
-        )
+        (amp, base) if amp is not None and base is not None else (_NO_SERIES, _NO_SERIES)
     )
     window_s = t_end_s - t_start_s
     out = np.empty(_N_OUT)
@@ -773,22 +822,11 @@ def _window_rows(
         raise InputDataError("nn_ms", "positive NN intervals in ms (NaN for rejected beats)")
     o = out.tolist()  # Python floats from here: cheaper to test than NumPy scalars
     reasons: dict[str, str] = {}
-    if o[_O_TIME] != _TIME_OK:
-        _time_reasons(o, rules, window_s, reasons)
-    resp_rate_bpm = coherence = lf_hf_value = math.nan
+    resp_rate_bpm, coherence = _kernel_verdicts(
+        o, out, t, nn, vd, amp, base, lo, hi, window_s, freq, rules, reasons
+    )
+    lf_hf_value = math.nan
     if freq:
-        if o[_O_LONG]:
-            resp_rate_bpm, coherence = _long_span_freq(
-                t[lo:hi],
-                nn[lo:hi],
-                vd[lo:hi],
-                amp[lo:hi] if ppg and amp is not None else None,
-                base[lo:hi] if ppg and base is not None else None,
-                o[_O_COVERED],
-                reasons,
-            )
-        else:
-            resp_rate_bpm, coherence = _short_freq_verdict(o, out, 3 if ppg else 1, reasons)
         if not lf_hf:
             reasons["lf_hf"] = "LF/HF not requested for this window"
         else:
@@ -809,8 +847,51 @@ def _window_rows(
         reasons.update(dict.fromkeys(_FREQ_NAMES, "frequency-domain measures not requested"))
     if quality is None:
         reasons["signal_quality"] = quality_reason
+    return _values(o, lf_hf_value, resp_rate_bpm, coherence), reasons
+
+
+def _kernel_verdicts(
+    o: list[float],
+    out: FloatArray,
+    t: FloatArray,
+    nn: FloatArray,
+    vd: BoolArray,
+    amp: FloatArray | None,
+    base: FloatArray | None,
+    lo: int,
+    hi: int,
+    window_s: float,
+    freq: bool,
+    rules: WindowRules,
+    reasons: dict[str, str],
+) -> tuple[float, float]:
+    """Reasons for what the window kernel's output ``o`` (``out`` as a list) lacks, and
+    the breathing rate and coherence (NaN if not measured); a window longer than the
+    kernel's spectral span gets them from the windowed estimators."""
+    if o[_O_TIME] != _TIME_OK:
+        _time_reasons(o, rules, window_s, reasons)
+    if not freq:
+        return math.nan, math.nan
+    ppg = amp is not None and base is not None
+    if o[_O_LONG]:
+        return _long_span_freq(
+            t[lo:hi],
+            nn[lo:hi],
+            vd[lo:hi],
+            amp[lo:hi] if ppg and amp is not None else None,
+            base[lo:hi] if ppg and base is not None else None,
+            o[_O_COVERED],
+            reasons,
+        )
+    return _short_freq_verdict(o, out, 3 if ppg else 1, reasons)
+
+
+def _values(
+    o: list[float], lf_hf_value: float, resp_rate_bpm: float, coherence: float
+) -> WindowValues:
+    """The metrics in the field order of :class:`WindowMetrics` up to ``coherence``."""
     isfinite = math.isfinite
-    values = (
+    return (
         o[_O_HR] if isfinite(o[_O_HR]) else None,
         o[_O_RMSSD] if isfinite(o[_O_RMSSD]) else None,
         o[_O_SDNN] if isfinite(o[_O_SDNN]) else None,
@@ -821,4 +902,74 @@ def _window_rows(
         resp_rate_bpm if isfinite(resp_rate_bpm) else None,
         coherence if isfinite(coherence) else None,
     )
-    return values, reasons
+
+
+def _window_rows_many(
+    t: FloatArray,
+    nn: FloatArray,
+    vd: BoolArray,
+    amp: FloatArray | None,
+    base: FloatArray | None,
+    lo: IntArray,
+    hi: IntArray,
+    starts: FloatArray,
+    ends: FloatArray,
+    qualities: FloatArray | None,
+    rules: WindowRules,
+    quality_reason: str,
+) -> list[tuple[WindowValues, dict[str, str]]]:
+    """:func:`_window_rows` with ``freq`` but without LF/HF (no value and no reason for
+    it), for many windows of one validated series: window ``w`` is rows
+    ``[lo[w], hi[w])`` and ``[starts[w], ends[w]]`` seconds, its quality
+    ``qualities[w]`` (None for all when ``qualities`` is None). One kernel call measures
+    every window (the batch analysis's hot path); the values equal :func:`_window_rows`'s.
+    """
+    n_win = lo.shape[0]
+    out = np.empty((n_win, _N_OUT))
+    series_amp, series_base = (
+        (amp, base) if amp is not None and base is not None else (_NO_SERIES, _NO_SERIES)
+    )
+    code = _windows_kernel(
+        t,
+        nn,
+        vd,
+        series_amp,
+        series_base,
+        np.ascontiguousarray(lo, dtype=np.int64),
+        np.ascontiguousarray(hi, dtype=np.int64),
+        np.ascontiguousarray(starts, dtype=np.float64),
+        np.ascontiguousarray(ends, dtype=np.float64),
+        rules.min_clean_intervals,
+        rules.min_coverage,
+        rules.min_diffs,
+        out,
+    )
+    if code == 1:
+        raise InputDataError("beat_t_s", "finite, increasing beat times in seconds")
+    if code == 2:
+        raise InputDataError("nn_ms", "positive NN intervals in ms (NaN for rejected beats)")
+    rows = out.tolist()
+    results: list[tuple[WindowValues, dict[str, str]]] = []
+    for w in range(n_win):
+        o = rows[w]
+        reasons: dict[str, str] = {}
+        window_s = float(ends[w]) - float(starts[w])
+        resp_rate_bpm, coherence = _kernel_verdicts(
+            o,
+            out[w],
+            t,
+            nn,
+            vd,
+            amp,
+            base,
+            int(lo[w]),
+            int(hi[w]),
+            window_s,
+            True,
+            rules,
+            reasons,
+        )
+        if qualities is None:
+            reasons["signal_quality"] = quality_reason
+        results.append((_values(o, math.nan, resp_rate_bpm, coherence), reasons))
+    return results
