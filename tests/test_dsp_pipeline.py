@@ -685,3 +685,24 @@ def test_long_kernels_release_the_gil() -> None:
         window._windows_kernel,
     ]
     assert [k.py_func.__name__ for k in kernels if not k.targetoptions.get("nogil")] == []
+
+
+def test_a_pipeline_nobody_reads_for_an_hour_keeps_working() -> None:
+    # The backup source's pipeline is fed all night while the other source is used, and
+    # asked for no window: it must forget old beats itself, not fill up and fail.
+    rng = np.random.default_rng(7)
+    rr = rng.normal(750.0, 40.0, 5200)  # about 65 min at 80 bpm
+    times = np.cumsum(rr) / 1000.0
+    idle = StreamingPipeline()
+    read = StreamingPipeline()
+    for i in range(0, rr.size, 4):
+        block = RrBlock(float(times[min(i + 3, rr.size - 1)]), rr[i:i + 4], times[i:i + 4])
+        idle.feed_rr(block)
+        read.feed_rr(block)
+        if i % 20 == 0:
+            read.metrics(float(times[i]), 0.0, "ble")
+    end = float(times[-1])
+    late, regular = idle.metrics(end, 0.0, "ble"), read.metrics(end, 0.0, "ble")
+    assert late.hr_bpm is not None and late.rmssd_ms is not None
+    assert late.hr_bpm == pytest.approx(regular.hr_bpm, rel=1e-9)
+    assert late.rmssd_ms == pytest.approx(regular.rmssd_ms, rel=1e-9)

@@ -1088,6 +1088,10 @@ class StreamingBeatCorrector:
         n = t_s.shape[0]
         if n == 0:
             return t_s
+        if self.n_beats + self._new + n > self.max_beats:
+            # Nobody has asked for a window for a long time (a backup source while the
+            # other one is used): forget what is older than the span before it fills up.
+            self.prune(float(t_s[-1]))
         if self._new + n > self.max_beats:
             self.update()  # a long backlog: correct it before the table fills up
         if self._state[_S_RN] + n > self._raw.shape[1]:
@@ -1250,6 +1254,19 @@ class StreamingBeatCorrector:
         if not ok:
             self._no_room()
         return lo_first, lo, hi, quality
+
+    def prune(self, now_s: float) -> None:
+        """Forget the beats older than ``now_s - span_s`` (seconds), then correct the new ones.
+
+        :meth:`select` does this on every window; a consumer that stops asking for windows
+        (the pipeline of a backup source) is kept from filling its tables this way.
+        """
+        _select_kernel(
+            self._raw, self._rseg, self._rlab, self._kf, self._kflag, self._kseg,
+            self._kvalid, self._state, self._counts, self._fparams, self._iparams,
+            False, now_s - self.span_s, now_s, now_s, now_s, 0.0, False,
+        )
+        self.update()
 
     @property
     def n_beats(self) -> int:
