@@ -159,6 +159,9 @@ def test_a_corrupt_model_is_refused(tmp_path: Path) -> None:
         (lambda d: d.pop("population_baseline"), "population_baseline"),
         (lambda d: d["population_baseline"].update(hr_bpm=None), "hr_bpm"),
         (lambda d: d.update(spec_version=99), "spec_version"),
+        (lambda d: d.pop("history"), "history"),
+        (lambda d: d["history"].update(low_quantile=2.0), "low_quantile"),
+        (lambda d: d["history"].update(lag_s=500.0), "history"),
     ],
 )
 def test_a_spec_that_does_not_match_the_code_is_refused(
@@ -240,3 +243,33 @@ def test_estimator_uses_the_population_baseline_on_the_first_night(model: Stress
     assert est.learner.current.source == "population"
     assert out[-1].p_stress is not None and out[-1].p_stress > model.spec.decision_threshold
     assert not math.isnan(out[-1].p_stress)
+
+
+def test_the_device_and_analyze_compute_the_same_stress(model: StressModel) -> None:
+    """ModelEstimator (device) and ``analyze --stress`` share features, history, smoothing."""
+    from heartsong.stress_cmd import annotate_windows
+
+    rng = np.random.default_rng(3)
+    rest = {"rmssd_ms": 45.0, "sdnn_ms": 55.0, "pnn50_pct": 25.0, "lf_hf": 1.2,
+            "resp_rate_bpm": 14.0, "coherence": 0.3, "signal_quality": 0.9}
+    windows: list[dict[str, Any]] = []
+    for i in range(150):
+        hr = 66.0 + (12.0 if 60 <= i < 100 else 0.0) - 0.02 * i + rng.normal(0.0, 1.0)
+        usable = i >= 35 and rng.random() > 0.2  # nothing usable in the "baseline" part
+        windows.append({"t_start_s": 10.0 * i, "t_end_s": 10.0 * i + 60.0,
+                        "hr_bpm": hr if usable else None, **rest, "reasons": {}})
+    annotate_windows(windows, model, 300.0)
+    est = ModelEstimator(model, BaselineLearner(model.spec.population, None, learn_s=1e9))
+    for w in windows:
+        kw = {k: v for k, v in w.items() if k in rest} if w["hr_bpm"] is not None else {}
+        out = est.estimate(Metrics(t_s=w["t_end_s"], wall_s=1.7e9 + w["t_end_s"],
+                                   hr_bpm=w["hr_bpm"], source="ppg", **kw))
+        assert out.state == w["stress_state"]
+        if out.p_stress is None:
+            assert w["p_stress"] is None
+        else:
+            assert out.p_stress == pytest.approx(w["p_stress"], abs=6e-5)  # analyze rounds
+    assert len(est.history) > 0
+    p = np.array([np.nan if w["p_stress_window"] is None else w["p_stress_window"]
+                  for w in windows])
+    assert np.nanmean(p[65:100]) > np.nanmean(p[110:])

@@ -8,9 +8,12 @@ window:
 * ``model``: :meth:`heartsong.stress.model.StressModel.predict_standardized` (quantize,
   invoke the int8 interpreter, dequantize): the inference the target is about;
 * ``features + model``: :meth:`~heartsong.stress.model.StressModel.predict` after
-  :func:`heartsong.stress.features.window_features` (what each window costs);
+  :meth:`heartsong.stress.history.HrHistory.observe` and
+  :func:`heartsong.stress.features.window_features` (what each window costs; one window
+  every 5 s, so the history holds 120 heart rates);
 * ``estimator``: :meth:`heartsong.stress.estimator.ModelEstimator.estimate` on a
-  :class:`heartsong.events.Metrics` (baseline learner, features, model, smoothing).
+  :class:`heartsong.events.Metrics` (baseline learner, history, features, model,
+  smoothing).
 
 Inputs are seeded pseudo-random windows around the population baseline. Needs only the
 runtime (ai-edge-litert), not TensorFlow.
@@ -31,6 +34,7 @@ from heartsong.events import Metrics
 from heartsong.stress.baseline import BaselineLearner
 from heartsong.stress.estimator import ModelEstimator
 from heartsong.stress.features import window_features
+from heartsong.stress.history import HrHistory
 from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
 from heartsong.stress.runtime import find_runtime
 
@@ -76,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
                for i, w in enumerate(windows)]
     estimator = ModelEstimator(model, BaselineLearner(model.spec.population))
     q = model.spec.min_signal_quality
+    history = HrHistory(model.spec.history)
 
     def features_and_model(i: int) -> object:
-        f = window_features(windows[i], base, min_quality=q)
+        context = history.observe(5.0 * i, windows[i], q)
+        f = window_features(windows[i], base, min_quality=q, context=context)
         assert f.values is not None
         return model.predict(f.values)
 
@@ -91,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{find_runtime().module}, {platform.machine()} {platform.processor() or ''}".rstrip())
     print(f"  model (quantize + invoke + dequantize): {t_model:7.1f} us per window")
     print(f"  features + model:                       {t_feat:7.1f} us per window")
-    print(f"  estimator (baseline, features, model, smoothing): {t_est:7.1f} us per update")
+    print(f"  estimator (baseline, history, features, model, smoothing): {t_est:7.1f} us "
+          "per update")
     target = 50.0
     verdict = "meets" if t_model <= target else "MISSES"
     print(f"  target <= {target:g} us per window: {verdict}")

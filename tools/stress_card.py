@@ -19,6 +19,7 @@ TARGET_BYTES = 32 * 1024
 
 _NAMES = {
     "hr_rule": "heart-rate rule (floor)",
+    "logreg_hr": "logistic regression, heart-rate features",
     "logreg_all": "logistic regression, all features",
     "logreg_select": "logistic regression, features selected in-fold",
     "mlp_all": "MLP (8 ReLU), all features",
@@ -88,8 +89,11 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
     add("- Input: the raw 64 Hz BVP through heartsong's own DSP (`heartsong analyze "
         "--format e4`: Elgendi peaks, template quality, Lipponen-Tarvainen artefact "
         "correction), 60-s windows every 10 s. The E4's own IBI/HR files are not used.")
-    add("- Labels: the dataset's per-second labels (1 = task), aligned to the BVP's own "
-        "start time; a window takes the majority label of its labelled seconds.")
+    add("- Labels: the dataset's per-second labels (1 = task; their changes are the E4's own "
+        "task tags in `tags_Sxx.csv`, or the study's time log where those tags are broken), "
+        "aligned to the BVP's own start time (line 1 of "
+        "`BVP.csv`, the same clock); a window takes the majority label of its labelled "
+        "seconds." + _lag_sentence(rep))
     add(f"- Usable windows (enough clean beats for HR/RMSSD/SDNN/pNN50, signal quality ≥ "
         f"{spec['gate']['min_signal_quality']}): {100 * rep['coverage']['overall']:.0f} % of "
         "the windows after the baseline part; the rest get `unknown`. Wrist PPG in a lab "
@@ -106,6 +110,16 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
         "and SDNN, Brennan et al. 2001), differences of pNN50, breathing rate, coherence and "
         "signal quality; standardised with the training rows' mean and SD, clipped at "
         f"±{spec['normalization']['clip']:g}.")
+    h = rep["history"]
+    add(f"- **Look-back features** (`heartsong.stress.history`, causal, identical on the "
+        f"device and in `analyze`): the heart rate's log ratio to the "
+        f"{100 * h['low_quantile']:g}th percentile of the usable windows' heart rates of the "
+        f"last {h['window_s']:g} s (`hr_recent_low_log_ratio`; people settle during the hour, "
+        "and a rise over the recent low separates a task from that drift), and to the heart "
+        f"rate of the usable window {h['lag_s']:g}-{h['max_lag_s']:g} s earlier "
+        "(`hr_change_log_ratio`). These settings were picked among a few variants "
+        "(150-900 s spans, 0-50th percentile, 30-240 s lags) by LOSO on these same "
+        "participants, all within about 0.02 of each other: a small optimistic bias.")
     add("- **Rows**: windows starting after the baseline part (baseline windows are never "
         "scored). Models train on windows wholly inside one phase and are scored on every "
         "labelled window.")
@@ -114,8 +128,9 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
         "accuracy) is chosen on out-of-fold scores of 5 inner folds by participant, also "
         "inside the training participants. Pooled scores over all held-out windows; "
         "per-participant scores as mean ± SD [min, max].")
+    n_conv = sum(1 for k, v in res.items() if isinstance(v, dict) and v.get("convertible"))
     add("- **Deployed family**: the TFLite-convertible candidate with the best pooled LOSO "
-        "AUROC, refitted on everyone; its threshold from inner folds. Choosing among three "
+        f"AUROC, refitted on everyone; its threshold from inner folds. Choosing among {n_conv} "
         "convertible candidates on the same LOSO results is a small optimistic bias.")
     add("- **int8 LOSO**: every fold model of the deployed family is converted exactly like "
         "the shipped one (calibration and bias correction on that fold's training rows) "
@@ -175,9 +190,33 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
             f"hour), and RMSSD is {ph['rmssd_stress_pct']:+.0f} % in tasks and "
             f"{ph['rmssd_rest_pct']:+.0f} % at rest: talking and breathing manoeuvres move "
             "HRV as much as stress does. Many task windows are lost to movement. The HRV "
-            "features add little beyond heart rate, which is why the floor is close to the "
-            "models. The numbers above are what the model can honestly be expected to do on "
-            "new people from this kind of data; nothing was tuned on held-out participants.")
+            "features add little beyond heart rate.")
+        ev = rep["evidence"]
+        add("")
+        add(f"- *Where the gain came from*: the deployed model's pooled AUROC is "
+            f"{_f(r['auroc'])} against the floor's {_f(floor['auroc'])}, but its mean "
+            f"per-person AUROC is {_f(r['pp_auroc']['mean'])} against "
+            f"{_f(floor['pp_auroc']['mean'])}: the look-back features mostly align people "
+            "with each other (the drift differs between people); they do not rank one "
+            "person's windows better than that person's heart rate does.")
+        add(f"- *Per-person spread*: for {ev['n_hr_flat']} of {ev['n_people']} participants "
+            "the heart rate is barely or not at all higher in the tasks (per-person AUROC of "
+            "the heart-rate ratio below 0.6); a model of the heart rate cannot find their "
+            "tasks.")
+        add("- *A bound*: the heart-rate ratio with a threshold tuned on each held-out "
+            "person's own labels (cheating, not an evaluation) reaches a pooled balanced "
+            f"accuracy of {_f(ev['oracle_hr_ba'])} (mean per person "
+            f"{_f(ev['oracle_hr_pp_ba'])})" + (
+                ": the heart-rate level alone, even perfectly calibrated to each person, "
+                "barely reaches the target." if ev["oracle_hr_ba"] < TARGET_BA + 0.02 else
+                ": better calibration to the person could still help."))
+        add("- *Labels*: checked for misalignment (above). They switch at the task tags, "
+            "while the heart rate rises and settles over a minute or more (the slow fall of "
+            "the alignment check away from 0 s), so the windows near a switch are partly "
+            "mislabelled by nature.")
+        add("")
+        add("The numbers above are what the model can honestly be expected to do on new "
+            "people from this kind of data; nothing was tuned on held-out participants.")
         add("")
     add("## Per participant")
     add("")
@@ -226,6 +265,12 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
     add("- The baseline is learned from the first minutes of each session, blended over "
         "sessions and kept in the state directory; until then the population baseline "
         "stored in the spec is used.")
+    h = rep["history"]
+    add(f"- The look-back features keep the heart rates of the last {h['window_s']:g} s of "
+        "usable windows in memory (`HrHistory`, fed by every update); until "
+        f"{h['min_windows']:g} usable windows are in, the recent low is the baseline heart "
+        "rate, and without a usable window "
+        f"{h['lag_s']:g}-{h['max_lag_s']:g} s back the change is 0.")
     add("")
     add("## Limitations")
     add("")
@@ -251,6 +296,17 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
     add(".venv/bin/python tools/bench_stress.py")
     add("```")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _lag_sentence(rep: dict[str, Any]) -> str:
+    """The label-alignment check as a sentence (labels shifted, AUROC of the HR ratio)."""
+    scan = rep["evidence"]["lag_scan"]
+    best = max(scan, key=lambda k: scan[k]["pp_auroc"])
+    parts = ", ".join(f"{k} s {_f(v['pp_auroc'])}" for k, v in scan.items())
+    verdict = ("no offset between the BVP and the labels to correct" if abs(float(best)) <= 10
+               else "**the labels may be offset from the BVP: check the alignment**")
+    return (" Alignment check, mean per-person AUROC of the heart-rate ratio with the labels "
+            f"shifted later by: {parts}; best at {best} s: {verdict}.")
 
 
 def _pid_key(name: str) -> str:

@@ -6,6 +6,9 @@ deviation and clipped exactly as the device does (:func:`heartsong.stress.featur
 standardize`). The candidates:
 
 * ``hr_rule``: the floor. The heart rate's log ratio to the baseline, thresholded; no model.
+* ``logreg_hr``: L2 logistic regression on the three heart-rate features, chosen before
+  looking at held-out people: the ratio to the baseline, to the recent low, and to a
+  minute earlier (:mod:`heartsong.stress.history`).
 * ``logreg_all``: L2 logistic regression on every feature (Cox 1958).
 * ``logreg_select``: logistic regression on features chosen by greedy forward selection
   inside the training data (inner leave-participants-out folds, pooled AUROC; a feature
@@ -39,6 +42,8 @@ INNER_FOLDS = 5
 #: Smallest pooled-AUROC gain for forward selection to add a feature.
 SELECT_MIN_GAIN = 0.002
 HR_INDEX = FEATURE_NAMES.index("hr_log_ratio")
+HR_FEATURES = tuple(FEATURE_NAMES.index(f) for f in (
+    "hr_log_ratio", "hr_recent_low_log_ratio", "hr_change_log_ratio"))
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,13 @@ def fit_hr_rule(
     return Fitted((HR_INDEX,), np.zeros(1), np.ones(1), None, lambda a: a[:, HR_INDEX].copy())
 
 
+def fit_logreg_hr(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, fixed: tuple[int, ...] | None
+) -> Fitted:
+    """Logistic regression on the heart-rate features (baseline, recent low, change)."""
+    return _fit_logreg(x, y, HR_FEATURES, seed)
+
+
 def fit_logreg_all(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, fixed: tuple[int, ...] | None
 ) -> Fitted:
@@ -200,6 +212,7 @@ def fit_gboost_all(
 
 CANDIDATES: tuple[Candidate, ...] = (
     Candidate("hr_rule", convertible=False, probabilistic=False, fit=fit_hr_rule),
+    Candidate("logreg_hr", convertible=True, probabilistic=True, fit=fit_logreg_hr),
     Candidate("logreg_all", convertible=True, probabilistic=True, fit=fit_logreg_all),
     Candidate("logreg_select", convertible=True, probabilistic=True, fit=fit_logreg_select,
               selects=True),

@@ -4,7 +4,7 @@
         [--baseline-seconds 300] [--threads 1]
 
 Needs the ``train`` extra (tensorflow-cpu, scikit-learn). Deterministic for a given data
-set and seed. About 10 minutes on 2 cores for the 26 shared participants.
+set and seed. About 5 minutes on 2 cores for the 26 shared participants.
 
 1. Data: every labelled Stress-Predict participant (``tools/stress_data.py``): the raw 64 Hz
    wrist BVP through heartsong's own DSP (60-s windows every 10 s, as ``heartsong analyze
@@ -12,7 +12,9 @@ set and seed. About 10 minutes on 2 cores for the 26 shared participants.
 2. Baseline: each person's resting start (the first ``--baseline-seconds``), the medians of
    the usable windows ending in it (:func:`heartsong.stress.baseline.baseline_from_start`);
    with too few, the population baseline (median of the *training* participants'
-   baselines). Features against it (:mod:`heartsong.stress.features`), as on the device.
+   baselines). Features against it (:mod:`heartsong.stress.features`), with the causal
+   heart-rate history of :mod:`heartsong.stress.history` fed window by window, as on the
+   device.
 3. Rows: usable windows (:func:`heartsong.stress.features.gate_reason`) starting after the
    baseline part. Models train on windows wholly inside one phase; they are scored on
    every labelled window (majority label).
@@ -56,12 +58,19 @@ from heartsong.stress.features import (
     REQUIRED_METRICS,
     window_features,
 )
+from heartsong.stress.history import HistorySettings, HrHistory
 from heartsong.stress.model import StressModel
 from heartsong.stress.spec import SPEC_FORMAT, SPEC_VERSION
 from heartsong.stress_cmd import annotate_windows
 from stress_card import write_card
-from stress_data import Participant, default_data_dir, load_dataset
-from stress_eval import auroc, balanced_accuracy, summarize
+from stress_data import (
+    Participant,
+    default_data_dir,
+    load_dataset,
+    read_labels,
+    window_stress_share,
+)
+from stress_eval import auroc, balanced_accuracy, best_threshold, summarize
 from stress_models import CANDIDATES, Candidate, Fitted, fit_with_threshold
 from stress_tflite import (
     convert_int8,
@@ -73,6 +82,8 @@ from stress_tflite import (
 
 logger = logging.getLogger("train_stress_model")
 
+#: Heart-rate history of the look-back features, written to the spec.
+HISTORY = HistorySettings()
 #: Smoothing written to the spec (seconds).
 SMOOTHING = {"tau_s": 30.0, "warmup_s": 20.0, "max_gap_s": 120.0}
 #: Half-width of the hysteresis bands, in probability.
@@ -82,6 +93,8 @@ BIAS_SHIFTS = (-0.5, -0.375, -0.25, -0.125, 0.0, 0.125, 0.25, 0.375, 0.5)
 #: Synthetic standardised inputs stored with their float outputs for the runtime test.
 N_REFERENCE = 64
 REFERENCE_FILE = "stress_reference.json"
+#: Label shifts (seconds, + = labels later) of the alignment check in the card.
+LAG_SCAN_S = (-60.0, -30.0, -10.0, 0.0, 10.0, 30.0, 60.0)
 CARD_FILE = "MODEL_CARD.md"
 
 
@@ -109,11 +122,16 @@ def population_baseline(bases: list[Baseline | None]) -> Baseline:
 
 
 def feature_matrix(p: Participant, base: Baseline) -> tuple[np.ndarray, np.ndarray]:
-    """All features of every window (NaN rows where unusable) and the usable mask."""
+    """All features of every window (NaN rows where unusable) and the usable mask.
+
+    The windows are taken in time order through :class:`HrHistory`, as on the device.
+    """
     x = np.full((len(p.windows), len(FEATURE_NAMES)), np.nan)
     ok = np.zeros(len(p.windows), dtype=bool)
+    history = HrHistory(HISTORY)
     for i, w in enumerate(p.windows):
-        f = window_features(w, base.values, min_quality=MIN_SIGNAL_QUALITY)
+        context = history.observe(float(w["t_end_s"]), w, MIN_SIGNAL_QUALITY)
+        f = window_features(w, base.values, min_quality=MIN_SIGNAL_QUALITY, context=context)
         if f.values is not None:
             x[i] = f.values
             ok[i] = True
@@ -202,6 +220,7 @@ def make_spec(kind: str, fitted: Fitted, population: Baseline, thresholds: dict[
         "baseline": {"baseline_s": baseline_s},
         "thresholds": thresholds,
         "smoothing": dict(SMOOTHING),
+        "history": HISTORY.as_dict(),
         "window": {"window_s": 60.0, "step_s": 10.0},
         "training": training,
     }
@@ -418,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     personal = personal_baselines(people, baseline_s)
     results, folds = loso(people, personal, baseline_s, args.seed)
+    for c in CANDIDATES:
+        v = results[c.name]
+        logger.info("LOSO %-14s balanced accuracy %.3f, AUROC %.3f, F1 %.3f, ECE %.3f", c.name,
+                    v["balanced_accuracy"], v["auroc"], v["f1"], v["ece"])
     deployable = [c for c in CANDIDATES if c.convertible]
     best = max(deployable, key=lambda c: (results[c.name]["auroc"], -deployable.index(c)))
     logger.info("deployed family: %s (pooled LOSO AUROC %.3f)", best.name,
@@ -470,6 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         "n_personal_baselines": sum(b is not None for b in personal.values()),
         "participants": [p.name for p in people],
         "phase_medians": phase_medians(table, pids),
+        "evidence": label_evidence(people, table, args.data),
+        "history": HISTORY.as_dict(),
     }
     write_card(args.out / CARD_FILE, report)
     r = results[best.name]
@@ -493,6 +518,56 @@ def phase_medians(table: Table, pids: list[int]) -> dict[str, float]:
         "hr_rest_pct": pct(x[y == 0, hr]),
         "rmssd_stress_pct": pct(x[y == 1, rm]),
         "rmssd_rest_pct": pct(x[y == 0, rm]),
+    }
+
+
+def label_evidence(people: list[Participant], table: Table, data_dir: Path) -> dict[str, Any]:
+    """What the labels allow: alignment check and an upper bound for heart-rate rules.
+
+    * Alignment: the AUROC of the heart rate's log ratio to baseline against the labels
+      shifted by each of ``LAG_SCAN_S`` (pooled, and the mean over participants): with the
+      labels aligned, no shift should do clearly better than 0.
+    * Bound: balanced accuracy of the heart-rate ratio with a threshold chosen *on each
+      held-out person's own labels* (not allowed in evaluation; an upper bound for any
+      rule on the heart rate level, however well calibrated to the person).
+    * Spread: participants whose heart rate is not higher in tasks (per-person AUROC of
+      the heart-rate ratio below 0.6).
+    """
+    labels = read_labels(data_dir)
+    hr = FEATURE_NAMES.index("hr_log_ratio")
+    scan: dict[str, dict[str, float]] = {}
+    for lag in LAG_SCAN_S:
+        ys, ss, per = [], [], []
+        for p in people:
+            t_unix, lab = labels[p.pid]
+            share = window_stress_share(p.windows, t_unix + lag, lab, p.start_unix_s)
+            y = np.where(np.isfinite(share), (share >= 0.5).astype(int), -1)
+            r = table.rows[p.pid]
+            t0 = np.array([w["t_start_s"] for w in p.windows])
+            m = r["usable"] & (t0 >= table.baseline_s - 1e-9) & (y >= 0)
+            ys.append(y[m])
+            ss.append(r["x"][m, hr])
+            per.append(auroc(y[m], r["x"][m, hr]))
+        scan[f"{lag:+.0f}"] = {"auroc": auroc(np.concatenate(ys), np.concatenate(ss)),
+                               "pp_auroc": float(np.nanmean(per))}
+    yo, do, per_ba, per_au = [], [], [], []
+    for p in people:
+        r = table.rows[p.pid]
+        m = r["eval"]
+        y, s = r["y"][m], r["x"][m, hr]
+        if y.size == 0 or y.min() == y.max():
+            continue
+        d = s >= best_threshold(y, s)
+        yo.append(y)
+        do.append(d)
+        per_ba.append(balanced_accuracy(y == 1, d))
+        per_au.append(auroc(y, s))
+    return {
+        "lag_scan": scan,
+        "oracle_hr_ba": balanced_accuracy(np.concatenate(yo) == 1, np.concatenate(do)),
+        "oracle_hr_pp_ba": float(np.mean(per_ba)),
+        "n_hr_flat": int(np.sum(np.array(per_au) < 0.6)),
+        "n_people": len(per_au),
     }
 
 

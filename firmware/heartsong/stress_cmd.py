@@ -87,6 +87,7 @@ def annotate_windows(
     """
     from heartsong.stress.baseline import baseline_from_start
     from heartsong.stress.features import window_features
+    from heartsong.stress.history import HrHistory
     from heartsong.stress.smoothing import StressSmoother
 
     spec = model.spec
@@ -96,14 +97,17 @@ def annotate_windows(
     smoother = StressSmoother(
         spec.thresholds, tau_s=spec.tau_s, warmup_s=spec.warmup_s, max_gap_s=spec.max_gap_s
     )
+    history = HrHistory(spec.history)
     states: Counter[str] = Counter()
     n_scored = 0
     for w in windows:
-        feats = window_features(w, baseline.values, min_quality=spec.min_signal_quality)
-        p = None if feats.values is None else model.predict(feats.values)
         t_end = w.get("t_end_s")
-        out = smoother.update(float(t_end) if isinstance(t_end, (int, float)) else math.nan, p,
-                              feats.reason)
+        t_s = float(t_end) if isinstance(t_end, (int, float)) else math.nan
+        context = history.observe(t_s, w, spec.min_signal_quality)
+        feats = window_features(w, baseline.values, min_quality=spec.min_signal_quality,
+                                context=context)
+        p = None if feats.values is None else model.predict(feats.values)
+        out = smoother.update(t_s, p, feats.reason)
         n_scored += p is not None
         w["p_stress_window"] = None if p is None else round(p, 4)
         w["p_stress"] = None if out.p_stress is None else round(out.p_stress, 4)

@@ -17,6 +17,7 @@ from typing import Protocol
 from heartsong.events import Metrics, StressState
 from heartsong.stress.baseline import BASELINE_FILE, BaselineLearner
 from heartsong.stress.features import RAW_METRICS, window_features
+from heartsong.stress.history import HrHistory
 from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
 from heartsong.stress.runtime import RuntimeMissingError
 from heartsong.stress.smoothing import StressSmoother
@@ -72,8 +73,10 @@ class ModelEstimator:
     """The trained model with the person's baseline and smoothing over time.
 
     Each update: the baseline learner sees the window
-    (:class:`heartsong.stress.baseline.BaselineLearner`), the window's features against
-    the baseline in force (:func:`heartsong.stress.features.window_features`) go through
+    (:class:`heartsong.stress.baseline.BaselineLearner`) and the heart-rate history
+    (:class:`heartsong.stress.history.HrHistory`) see the window, its features against
+    the baseline in force and that history
+    (:func:`heartsong.stress.features.window_features`) go through
     the int8 model (:class:`heartsong.stress.model.StressModel`), and the probability is
     smoothed into a state (:class:`heartsong.stress.smoothing.StressSmoother`). A window
     without enough clean beats is ``unknown`` with the reason, never a guess.
@@ -87,15 +90,16 @@ class ModelEstimator:
         self.smoother = smoother or StressSmoother(
             spec.thresholds, tau_s=spec.tau_s, warmup_s=spec.warmup_s, max_gap_s=spec.max_gap_s
         )
+        self.history = HrHistory(spec.history)
 
     def estimate(self, metrics: Metrics) -> StressEstimate:
         """Smoothed ``p_stress`` and state after one metrics update."""
         window = {name: getattr(metrics, name) for name in RAW_METRICS}
         self.learner.observe(metrics.t_s, window, metrics.wall_s)
         baseline = self.learner.current
-        feats = window_features(
-            window, baseline.values, min_quality=self.model.spec.min_signal_quality
-        )
+        q = self.model.spec.min_signal_quality
+        context = self.history.observe(metrics.t_s, window, q)
+        feats = window_features(window, baseline.values, min_quality=q, context=context)
         p = None if feats.values is None else self.model.predict(feats.values)
         out = self.smoother.update(metrics.t_s, p, feats.reason)
         return StressEstimate(out.p_stress, out.state, out.reason)

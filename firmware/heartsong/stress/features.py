@@ -13,7 +13,15 @@ person's baseline, the medians of the same metrics at rest
   whatever the person's resting level (HRV differs far more between people than within
   one person);
 * pNN50 (%), breathing rate (breaths/min), coherence and signal quality (both 0..1) enter
-  as their difference from the baseline.
+  as their difference from the baseline;
+* two features look back in time at the heart rate the device has already seen
+  (:class:`HrContext`, kept by :class:`heartsong.stress.history.HrHistory`; causal, the
+  same on the device and in training): the log ratio of the heart rate to a low quantile
+  of the last minutes' heart rates (``hr_recent_low_log_ratio``: people settle over an
+  hour, so a rise over the recent low separates a task from the drift better than the
+  start-of-session baseline alone), and its log ratio to the heart rate about a minute
+  earlier (``hr_change_log_ratio``: the onset and end of an arousal). Without that
+  history they fall back to the baseline heart rate and to no change (0).
 
 SD1 and SD2 (Poincare plot, Brennan et al. 2001) are derived from RMSSD and SDNN with
 Brennan's identities ``SD1^2 = SDSD^2 / 2`` and ``SD2^2 = 2 SDNN^2 - SD1^2``, taking RMSSD
@@ -53,6 +61,7 @@ __all__ = [
     "MIN_SIGNAL_QUALITY",
     "RAW_METRICS",
     "REQUIRED_METRICS",
+    "HrContext",
     "WindowFeatures",
     "gate_reason",
     "standardize",
@@ -87,10 +96,12 @@ FEATURE_NAMES: tuple[str, ...] = (
     "resp_rate_diff_bpm",
     "coherence_diff",
     "signal_quality_diff",
+    "hr_recent_low_log_ratio",
+    "hr_change_log_ratio",
 )
 #: Bumped whenever a feature's computation changes: a model trained on other features
 #: is refused (its spec names the version it was trained with).
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 #: Standardised features are clipped to +-this many training standard deviations (0.6 %
 #: of the training windows lie further out). The int8 model's input range is this range:
 #: 256 steps over +-4 SD resolve 0.03 SD, where +-6 SD would flip more decisions near the
@@ -116,6 +127,24 @@ class WindowFeatures:
 
     values: FloatArray | None
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HrContext:
+    """What the recent past says about the heart rate (from :class:`~heartsong.stress.
+    history.HrHistory`).
+
+    Attributes
+    ----------
+    recent_low_bpm:
+        A low quantile of the usable windows' heart rates over the last minutes, bpm
+        (None while there are too few).
+    earlier_hr_bpm:
+        Heart rate of the usable window about a minute earlier, bpm (None without one).
+    """
+
+    recent_low_bpm: float | None = None
+    earlier_hr_bpm: float | None = None
 
 
 def _value(window: Mapping[str, object], name: str) -> float | None:
@@ -180,6 +209,7 @@ def window_features(
     baseline: Mapping[str, float],
     *,
     min_quality: float = MIN_SIGNAL_QUALITY,
+    context: HrContext | None = None,
 ) -> WindowFeatures:
     """Compute the stress features of one window against a baseline.
 
@@ -194,6 +224,9 @@ def window_features(
         required ones must be finite and positive.
     min_quality:
         Lowest signal quality of a usable window (see :func:`gate_reason`).
+    context:
+        The recent heart rates (:class:`HrContext`, bpm); None counts as no history: the
+        recent low is the baseline heart rate and the change is 0.
 
     Returns
     -------
@@ -217,6 +250,9 @@ def window_features(
     rmssd, sdnn = v["rmssd_ms"], v["sdnn_ms"]
     b_rmssd, b_sdnn = b["rmssd_ms"], b["sdnn_ms"]
     assert rmssd is not None and sdnn is not None and b_rmssd is not None and b_sdnn is not None
+    hr = v["hr_bpm"]
+    ctx = context or HrContext()
+    low = ctx.recent_low_bpm if ctx.recent_low_bpm is not None else b["hr_bpm"]
     sd1, sd2 = _sd1_sd2(rmssd, sdnn)
     b_sd1, b_sd2 = _sd1_sd2(b_rmssd, b_sdnn)
     out = np.array(
@@ -231,6 +267,8 @@ def window_features(
             _diff(v["resp_rate_bpm"], b["resp_rate_bpm"]),
             _diff(v["coherence"], b["coherence"]),
             _diff(v["signal_quality"], b["signal_quality"]),
+            _log_ratio(hr, low),
+            _log_ratio(hr, ctx.earlier_hr_bpm) if ctx.earlier_hr_bpm is not None else 0.0,
         ],
         dtype=np.float64,
     )

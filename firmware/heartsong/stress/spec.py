@@ -2,7 +2,8 @@
 
 The training script writes the spec next to the model: which features the model takes and
 in which order, how they are standardised, the population baseline, the decision and
-hysteresis thresholds, the smoothing, the model's version and the SHA-256 of the model
+hysteresis thresholds, the smoothing, the heart-rate history the features look back at
+(:mod:`heartsong.stress.history`), the model's version and the SHA-256 of the model
 file. Loading checks that the spec matches :mod:`heartsong.stress.features` (feature
 version, names, raw metrics, signal-quality gate) and is complete; any mismatch is a
 :class:`StressModelError` naming the key, because a model fed features in another order or
@@ -26,6 +27,7 @@ from heartsong.stress.features import (
     RAW_METRICS,
     REQUIRED_METRICS,
 )
+from heartsong.stress.history import HistorySettings
 from heartsong.stress.smoothing import StressThresholds
 
 __all__ = [
@@ -42,7 +44,7 @@ __all__ = [
 MODEL_FILE = "stress_int8.tflite"
 SPEC_FILE = "stress_features.json"
 SPEC_FORMAT = "heartsong-stress-spec"
-SPEC_VERSION = 1
+SPEC_VERSION = 2
 
 
 class StressModelError(HeartsongError, RuntimeError):
@@ -81,6 +83,8 @@ class StressSpec:
         Hysteresis thresholds of the state on the smoothed probability.
     tau_s, warmup_s, max_gap_s:
         Smoothing time constant, warm-up and reset gap, seconds.
+    history:
+        The heart-rate history the features were trained with.
     """
 
     path: Path
@@ -99,6 +103,7 @@ class StressSpec:
     tau_s: float
     warmup_s: float
     max_gap_s: float
+    history: HistorySettings
 
 
 def _get(doc: dict[str, Any], key: str, where: str) -> Any:
@@ -209,6 +214,7 @@ def load_spec(path: Path) -> StressSpec:
     th = _section(doc, "thresholds", where)
     sm = _section(doc, "smoothing", where)
     base = _section(doc, "baseline", where)
+    hist = _section(doc, "history", where)
     clip = _number(norm, "clip", f"{where}: normalization", 0.5, 100.0)
     if clip != FEATURE_CLIP:
         raise StressModelError(f"{where}: normalization.clip = {clip}: the code clips at "
@@ -229,6 +235,17 @@ def load_spec(path: Path) -> StressSpec:
         )
     except ValueError as exc:
         raise StressModelError(f"{where}: thresholds: {exc}") from exc
+    hw = f"{where}: history"
+    try:
+        history = HistorySettings(
+            window_s=_number(hist, "window_s", hw, 1.0, 86400.0),
+            low_quantile=_number(hist, "low_quantile", hw, 0.0, 1.0),
+            min_windows=int(_number(hist, "min_windows", hw, 1.0, 1e6)),
+            lag_s=_number(hist, "lag_s", hw, 1.0, 86400.0),
+            max_lag_s=_number(hist, "max_lag_s", hw, 1.0, 86400.0),
+        )
+    except ValueError as exc:
+        raise StressModelError(f"{hw}: {exc}") from exc
     version = _get(doc, "model_version", where)
     sha = _get(doc, "model_sha256", where)
     if not isinstance(version, str) or not version:
@@ -252,4 +269,5 @@ def load_spec(path: Path) -> StressSpec:
         tau_s=_number(sm, "tau_s", f"{where}: smoothing", 1.0, 3600.0),
         warmup_s=_number(sm, "warmup_s", f"{where}: smoothing", 0.0, 3600.0),
         max_gap_s=_number(sm, "max_gap_s", f"{where}: smoothing", 0.0, 86400.0),
+        history=history,
     )
