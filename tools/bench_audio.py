@@ -20,7 +20,11 @@ It reports, on one CPU core (``--cpu``):
    count from one second after the start (JACK reports an xrun while it activates a new
    client);
 4. the output latency PortAudio reports for a stream at default settings (target
-   <= 20 ms).
+   <= 20 ms);
+5. how late a real-time thread wakes up on this host (``--stall-seconds``), with nothing
+   of the engine running: the floor under every audio deadline here. A JACK period
+   shorter than the worst stall gives xruns whatever the callback does (the JACK dummy
+   driver itself reports "JackTimedDriver::Process XRun" when it wakes past a period).
 
 Timing adds a ``perf_counter_ns`` pair around each callback (two small int objects): this
 is the benchmark's own cost, not the engine's.
@@ -217,6 +221,57 @@ def default_latency() -> dict[str, Any]:
     }
 
 
+#: JACK periods (frames) against which host stalls are counted.
+STALL_PERIODS = (256, 512, 1024, 2048)
+
+
+def host_stalls(seconds: float, tick_s: float = 0.001, priority: int = 10) -> dict[str, Any]:
+    """How late this thread wakes from ``tick_s`` sleeps kept on an absolute schedule.
+
+    Runs SCHED_FIFO at ``priority`` (the JACK dummy driver's default) where permitted, so a
+    late wake-up is not another process taking the core: it is the kernel or, on a virtual
+    machine, the hypervisor not running the virtual CPU. Counts wake-ups later than each
+    period of ``STALL_PERIODS`` at ``RATE`` (lateness in ms; the schedule restarts after a
+    late tick, as the JACK dummy driver's does).
+    """
+    policy = "SCHED_OTHER"
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        policy = f"SCHED_FIFO {priority}"
+    except (AttributeError, PermissionError, OSError):
+        pass
+    late_ms: list[float] = []
+    ticks = 0
+    try:
+        clock = time.monotonic
+        end = clock() + seconds
+        deadline = clock()
+        while True:
+            deadline += tick_s
+            time.sleep(max(0.0, deadline - clock()))
+            now = clock()
+            ticks += 1
+            if now - deadline > 1e-3:
+                late_ms.append(1000.0 * (now - deadline))
+                deadline = now
+            if now >= end:
+                break
+    finally:
+        if policy != "SCHED_OTHER":
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    periods = {
+        f"over_{n}_frames": sum(x > 1000.0 * n / RATE for x in late_ms) for n in STALL_PERIODS
+    }
+    return {
+        "policy": policy,
+        "seconds": seconds,
+        "ticks": ticks,
+        "late_over_1ms": len(late_ms),
+        "worst_ms": max(late_ms, default=0.0),
+        **periods,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seconds", type=float, default=10.0,
@@ -226,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="audio seconds of offline callback timing (default 120)")
     p.add_argument("--jack-seconds", type=float, default=30.0,
                    help="real seconds on the JACK device; 0 skips it (default 30)")
+    p.add_argument("--stall-seconds", type=float, default=30.0,
+                   help="seconds of the host wake-up probe; 0 skips it (default 30)")
     p.add_argument("--device", default="system", help="output name for --jack-seconds")
     p.add_argument("--cpu", type=int, default=0, help="CPU core to run on (default 0)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -288,6 +345,18 @@ def main(argv: list[str] | None = None) -> int:
         flag = "ok" if lat["stream_latency_ms"] <= 1000 * TARGET_LATENCY_S else "ABOVE TARGET"
         print(f"   {lat['device']!r} ({lat['host_api']}): {lat['stream_latency_ms']:.1f} ms "
               f"(device default low {lat['device_default_low_ms']:.1f} ms)   {flag}")
+
+    if args.stall_seconds > 0:
+        print(f"\n5. host wake-up stalls of a real-time thread, {args.stall_seconds:g} s "
+              "(nothing else of the engine running):")
+        st = host_stalls(args.stall_seconds)
+        report["host_stalls"] = st
+        over = ", ".join(
+            f"> {n} frames ({1000 * n / RATE:.1f} ms): {st[f'over_{n}_frames']}"
+            for n in STALL_PERIODS
+        )
+        print(f"   {st['policy']}: {st['late_over_1ms']} wake-ups over 1 ms late, worst "
+              f"{st['worst_ms']:.1f} ms; {over}")
 
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -8,6 +8,13 @@
 # command and stopped after it, whatever the command's outcome. Exits with the command's
 # exit code (or 1 if the server it had to start never came up).
 # Settings: JACK_DUMMY_RATE (Hz, default 48000), JACK_DUMMY_PERIOD (frames, default 256).
+#
+# When the server it started reported xruns, they are summed up on stderr at the end, split
+# by cause: "driver late" = the dummy driver's own thread (SCHED_FIFO, another process)
+# woke more than one period late, i.e. the host did not run it (on a shared VM: the
+# virtual CPU was not scheduled); "client late" = a client had not finished its
+# cycle when the next one began. A client only sees "an xrun happened" (PortAudio: an
+# output underflow), whatever its cause.
 set -euo pipefail
 
 if [ $# -eq 0 ]; then
@@ -38,6 +45,17 @@ log=$(mktemp "${TMPDIR:-/tmp}/heartsong-jackd.XXXXXX.log")
 JACK_NO_AUDIO_RESERVATION=1 jackd -d dummy -r "$rate" -p "$period" >"$log" 2>&1 &
 jackd_pid=$!
 
+report_xruns() {
+  local driver client
+  driver=$(grep -c 'JackTimedDriver::Process XRun' "$log" || true)
+  client=$(grep -c 'JackEngine::XRun' "$log" || true)
+  if [ "$driver" -gt 0 ] || [ "$client" -gt 0 ]; then
+    echo "with_jack_dummy: the server reported xruns: $driver driver late (its thread woke" \
+      "more than a ${period}-frame period late), $client client late:" >&2
+    grep -E 'JackTimedDriver::Process XRun|JackEngine::XRun' "$log" | head -n 20 >&2
+  fi
+}
+
 stop_jackd() {
   if kill -0 "$jackd_pid" 2>/dev/null; then
     kill -TERM "$jackd_pid" 2>/dev/null || true
@@ -48,6 +66,7 @@ stop_jackd() {
     kill -KILL "$jackd_pid" 2>/dev/null || true
   fi
   wait "$jackd_pid" 2>/dev/null || true
+  report_xruns
   rm -f "$log"
 }
 trap stop_jackd EXIT
