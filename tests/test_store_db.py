@@ -189,7 +189,11 @@ def test_data_delete_before_and_all_leave_no_trace(tmp_path: Path) -> None:
     store = Store(path)
     assert [s.start_wall_s for s in store.sessions()] == [t_new]
     store.close()
+    learnt = [tmp_path / "stress_baseline.json", tmp_path / "baseline.json"]
+    for f in learnt:
+        f.write_text('{"resting hr": 61}')
     assert _cli(["data", "delete", "--all", "--db", str(path)]) == 0
+    assert not any(f.exists() for f in learnt)  # what was learnt about the person goes too
     store = Store(path)
     assert set(store.counts().values()) == {0}
     assert store.integrity() == "ok"

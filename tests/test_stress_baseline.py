@@ -177,8 +177,9 @@ def test_an_unreadable_stored_baseline_is_reported_and_replaced(
 def test_save_failure_is_logged_not_raised(tmp_path: Path,
                                            caplog: pytest.LogCaptureFixture) -> None:
     base = Baseline(dict(REST), "personal", 10, 1)
+    (tmp_path / "not-a-dir").write_text("")  # the state folder's place is taken by a file
     with caplog.at_level(logging.ERROR):
-        assert not save_baseline(tmp_path / "missing-dir" / "b.json", base, 0.0)
+        assert not save_baseline(tmp_path / "not-a-dir" / "b.json", base, 0.0)
     assert "cannot save" in caplog.text
 
 

@@ -339,6 +339,7 @@ class Appliance:
             pacer_bpm=t.breath_rate_bpm,
             audio_underruns=self.engine.underruns,
             last_adaptation=self.last_reason or None,
+            soundscape_reason=self.therapy.soundscape_reason or None,
         )
         return doc
 

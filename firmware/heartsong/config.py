@@ -469,6 +469,38 @@ class TherapyConfig:
             "How far the masking sound fades after sleep onset, dB.",
         ),
     )
+    learn_soundscapes: bool = field(
+        default=True,
+        metadata=setting(
+            Boolean(),
+            "Learn which soundscape calms you (from your heart's answer to each) and play it "
+            "in calm and wind_down sessions; false = always start with audio.soundscape.",
+        ),
+    )
+    learn_candidates: str = field(
+        default="rain, ocean, forest_night, mountain_stream, warm_drone, evolving_garden",
+        metadata=setting(
+            Pattern(
+                r"^[a-z_0-9]+(\s*,\s*[a-z_0-9]+)*$",
+                'comma-separated soundscape names, e.g. "rain, ocean"',
+            ),
+            "The soundscapes the learner chooses among (each is tried twice first).",
+        ),
+    )
+    learn_explore_max: float = field(
+        default=0.1,
+        metadata=setting(
+            Number(0, 0.5),
+            "Highest share of recent sessions that may try another soundscape than the best.",
+        ),
+    )
+    learn_half_life_days: float = field(
+        default=60.0,
+        metadata=setting(
+            Number(1, 3650, "days"),
+            "What was learnt about a soundscape counts half after this many days.",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -853,6 +885,11 @@ def _rule_known_soundscape(cfg: Config) -> _Broken | None:
     return None
 
 
+def learn_candidates(text: str) -> tuple[str, ...]:
+    """The soundscape names of ``therapy.learn_candidates`` (a comma-separated list)."""
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
 def _rule_therapy(cfg: Config) -> _Broken | None:
     from heartsong.audio.soundscapes import PRESETS
 
@@ -861,6 +898,13 @@ def _rule_therapy(cfg: Config) -> _Broken | None:
         return (
             "therapy.masking_soundscape", t.masking_soundscape,
             "'' or one of " + ", ".join(PRESETS),
+        )
+    names = learn_candidates(t.learn_candidates)
+    unknown = [n for n in names if n not in PRESETS]
+    if unknown or len(set(names)) != len(names):
+        return (
+            "therapy.learn_candidates", t.learn_candidates,
+            "distinct soundscape names from " + ", ".join(PRESETS),
         )
     if t.resonance_max_bpm < t.resonance_min_bpm + 0.5:
         return (

@@ -7,7 +7,10 @@
 ``heartsong report [--session ID | --last | --nights N] --out report.png|.html``
     plots and a text summary (see :mod:`heartsong.store.report`).
 
-Each reads the session database in ``device.state_dir`` (or ``--db PATH``).
+Each reads the session database in ``device.state_dir`` (or ``--db PATH``). What the
+soundscape learner keeps (``soundscape_preferences.json`` beside the database) is the
+person's data too: ``data delete`` removes it (``--all``) or its older part
+(``--before``), ``export`` includes it and ``report`` summarises it.
 Exit codes: 0 done, 2 bad input (one line on standard error naming the problem).
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,8 @@ def add_parser(subparsers: Any) -> None:
     which = de.add_mutually_exclusive_group(required=True)
     which.add_argument("--before", metavar="DATE",
                        help="sessions that started before this local date (YYYY-MM-DD)")
-    which.add_argument("--all", action="store_true", help="every session and baseline")
+    which.add_argument("--all", action="store_true",
+                       help="every session, baseline and learnt soundscape preference")
     _db_option(de)
 
     e: argparse.ArgumentParser = subparsers.add_parser(
@@ -77,6 +82,15 @@ def _store_path(args: argparse.Namespace, state_dir: str | Path | None) -> Path:
     return db_path(state_dir)
 
 
+def _learnt_files(state_dir: Path) -> list[Path]:
+    """What the device learnt about the person beside the database (stress baseline,
+    resonance rate), that exists."""
+    from heartsong.stress.baseline import BASELINE_FILE as STRESS_BASELINE
+    from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE
+
+    return [f for f in (state_dir / STRESS_BASELINE, state_dir / RESONANCE) if f.exists()]
+
+
 def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:
     """Execute ``data``/``export``/``report`` with parsed arguments; return the exit code.
 
@@ -91,6 +105,7 @@ def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:
     from heartsong.store.export import export_sessions
     from heartsong.store.report import render_report
     from heartsong.store.retention import parse_date
+    from heartsong.therapy.preference import PREFERENCES_FILE, PreferenceStore, summary_lines
 
     name = str(args.command)
     try:
@@ -99,19 +114,32 @@ def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:
             raise InputDataError("--db", "an existing session database (nothing recorded "
                                  "yet?)", str(path))
         store = Store(path)
+        prefs = PreferenceStore(path.parent / PREFERENCES_FILE)
+        has_prefs = prefs.path is not None and prefs.path.exists()
         try:
             if name == "data":
-                n = (store.delete_all() if args.all
-                     else store.delete_before(parse_date(args.before, "--before")))
+                if args.all:
+                    n = store.delete_all()
+                    if prefs.delete():
+                        sys.stdout.write(f"deleted soundscape preferences {prefs.path}\n")
+                    for learnt in _learnt_files(path.parent):
+                        learnt.unlink()
+                        sys.stdout.write(f"deleted {learnt}\n")
+                else:
+                    cut = parse_date(args.before, "--before")
+                    n = store.delete_before(cut)
+                    prefs.delete_before(cut)
                 sys.stdout.write(f"deleted {n} session(s) from {path}\n")
             elif name == "export":
                 since = None if args.since is None else parse_date(args.since, "--since")
                 files = export_sessions(store, args.out, args.fmt, session_id=args.session,
-                                        since_wall_s=since)
+                                        since_wall_s=since,
+                                        preferences=prefs.load() if has_prefs else None)
                 sys.stdout.write("".join(f"wrote {f}\n" for f in files))
             else:
+                extra = summary_lines(prefs.load(), time.time()) if has_prefs else []
                 lines = render_report(store, args.out, session_id=args.session,
-                                      nights=args.nights)
+                                      nights=args.nights, extra_lines=extra)
                 sys.stdout.write("\n".join(lines) + f"\nwrote {args.out}\n")
         finally:
             store.close()

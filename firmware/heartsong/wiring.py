@@ -16,7 +16,7 @@ from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
 from heartsong.audio.soundscapes import PRESETS
 from heartsong.clock import Clock, RealClock, ScaledClock
-from heartsong.config import Config
+from heartsong.config import Config, learn_candidates
 from heartsong.controls.controller import make_controls
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
@@ -32,6 +32,7 @@ from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
 from heartsong.stress.estimator import make_stress_estimator
 from heartsong.therapy.controller import TherapyController
+from heartsong.therapy.learner import LearnSettings, make_learner
 from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE_FILE
 from heartsong.therapy.resonance import ResonanceStore
 from heartsong.therapy.settings import tuning_from_config
@@ -115,12 +116,31 @@ def _model_dir(cfg: Config) -> Path | None:
     return Path(cfg.stress.model_dir) if cfg.stress.model_dir else None
 
 
-def make_therapy(cfg: Config, state_dir: str | None) -> TherapyController:
-    """The closed-loop therapy from ``[therapy]``; with ``state_dir`` the personal resonance
-    rate it learns is kept in ``<state_dir>/baseline.json`` across sessions and reboots."""
+def make_therapy(
+    cfg: Config, state_dir: str | None, *, seed: int | None = None
+) -> TherapyController:
+    """The closed-loop therapy from ``[therapy]``.
+
+    With ``state_dir``, what it learns about the person is kept there across sessions and
+    reboots: the resonance breathing rate in ``baseline.json``, which soundscapes calm
+    them in ``soundscape_preferences.json`` (both part of the person's data: exported and
+    deleted with it). ``seed`` fixes the learner's random choices (the demo's).
+    """
+    t = cfg.therapy
     store = None if state_dir is None else ResonanceStore(Path(state_dir) / RESONANCE_FILE)
+    learner = make_learner(
+        LearnSettings(
+            learn_soundscapes=t.learn_soundscapes,
+            learn_candidates=learn_candidates(t.learn_candidates),
+            learn_explore_max=t.learn_explore_max,
+            learn_half_life_days=t.learn_half_life_days,
+        ),
+        state_dir,
+        seed=seed,
+        update_s=cfg.dsp.update_s,
+    )
     return TherapyController(
-        settings_from_config(cfg), tuning_from_config(cfg.therapy), store=store
+        settings_from_config(cfg), tuning_from_config(t), store=store, learner=learner
     )
 
 
@@ -188,7 +208,7 @@ def build_demo(
         world=SimWorld(person),
         on_status=on_status,
         recorder=make_recorder(cfg, clock, state_dir) if state_dir else None,
-        therapy=make_therapy(cfg, state_dir),
+        therapy=make_therapy(cfg, state_dir, seed=sim.seed),
     )
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.audio.composer import COMPOSER_STATE, _composer
 from heartsong.audio.harmony import INTONATIONS
 from heartsong.audio.kernels import (
     BREATH_INHALE_FRACTION,
@@ -117,7 +118,8 @@ S_CRICKETS: Final = 8
 S_BINAURAL: Final = 9
 S_ISOCHRONIC: Final = 10
 S_PULSE: Final = 11
-N_SOURCES: Final = 12
+S_COMPOSER: Final = 12
+N_SOURCES: Final = 13
 N_FILTERED: Final = 4
 assert SOURCES[:N_FILTERED] == FILTERED_SOURCES and len(SOURCES) == N_SOURCES
 assert SOURCES.index("pulse") == S_PULSE and SOURCES.index("binaural") == S_BINAURAL
@@ -135,6 +137,7 @@ STATE_WIDTH: Final = max(
     BINAURAL_STATE,
     ISOCHRONIC_STATE,
     PULSE_STATE,
+    COMPOSER_STATE,
 )
 #: Row of the state matrix holding the mixer's own memory (brightness low-pass, 2 floats).
 STATE_MIXER: Final = N_SOURCES
@@ -374,8 +377,10 @@ def _render_source(
     elif k == S_ISOCHRONIC:
         c = ctl[C_ISO_CARRIER_HZ]
         _isochronic(dst, st, c, c, beat0, beat1, fs)
-    else:
+    elif k == S_PULSE:
         _pulse(dst, st, t0, t1, ctl[C_PULSE_HZ], fs)
+    else:
+        _composer(dst, rng, st, fs, t0, t1, i0, i1, b0, b1)
 
 
 @njit(cache=True)

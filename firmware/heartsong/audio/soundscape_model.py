@@ -63,6 +63,7 @@ LayerSource = Literal[
     "binaural",
     "isochronic",
     "pulse",
+    "composer",
 ]
 #: The engine's generators, in the order of its source table.
 SOURCES: Final[tuple[LayerSource, ...]] = (
@@ -78,11 +79,12 @@ SOURCES: Final[tuple[LayerSource, ...]] = (
     "binaural",
     "isochronic",
     "pulse",
+    "composer",
 )
 #: Generators that go through the brightness low-pass (the others shape their own tone).
 FILTERED_SOURCES: Final[tuple[LayerSource, ...]] = ("white", "pink", "brown", "pad")
 #: Generators that follow ``tempo_bpm``.
-TEMPO_SOURCES: Final[tuple[LayerSource, ...]] = ("pad", "pulse")
+TEMPO_SOURCES: Final[tuple[LayerSource, ...]] = ("pad", "pulse", "composer")
 #: Generators that follow ``beat_hz``.
 BEAT_SOURCES: Final[tuple[LayerSource, ...]] = ("binaural", "isochronic")
 

@@ -1,4 +1,4 @@
-"""The soundscape presets as data: eight mixes of the engine's generators, loudness-matched.
+"""The soundscape presets as data: nine mixes of the engine's generators, loudness-matched.
 
 What a preset may contain (layers, ranges, tuning) is defined in
 ``heartsong.audio.soundscape_model``; its types are re-exported here.
@@ -134,6 +134,22 @@ _ALPHA_PULSES = Soundscape(
     trim_db=-7.4,
 )
 
+_EVOLVING_GARDEN = Soundscape(
+    name="evolving_garden",
+    description=(
+        "Music composed as it plays: a pentatonic melody over slowly moving just chords "
+        "that wander through related keys, never looping."
+    ),
+    layers=(
+        Layer("composer", gain=1.0, intensity_depth=0.25),
+        Layer("brown", gain=0.12, intensity_depth=0.5),
+    ),
+    brightness=ParamRange(0.1, 0.8, 0.35),
+    tempo_bpm=ParamRange(40.0, 72.0, 54.0),
+    breath_depth=0.35,
+    trim_db=-6.4,
+)
+
 #: The presets by name, in the order of the engine's preset table.
 PRESETS: Final[Mapping[str, Soundscape]] = MappingProxyType(
     {
@@ -147,6 +163,7 @@ PRESETS: Final[Mapping[str, Soundscape]] = MappingProxyType(
             _BINAURAL_SLEEP,
             _MOUNTAIN_STREAM,
             _ALPHA_PULSES,
+            _EVOLVING_GARDEN,
         )
     }
 )

@@ -127,6 +127,9 @@ ENTITIES: Final[tuple[Entity, ...]] = (
         "icon": "mdi:comment-text-outline",
         # A sensor state is at most 255 characters in Home Assistant.
         "value_template": "{{ (value_json.last_adaptation or '')[:255] }}"}),
+    Entity("sensor", "soundscape_reason", "Why this soundscape", "soundscape_reason", config={
+        "icon": "mdi:head-lightbulb-outline",
+        "value_template": "{{ (value_json.soundscape_reason or '')[:255] }}"}),
     Entity("select", "mode", "Mode", "mode", "mode", config={
         "options": list(MODES), "icon": "mdi:weather-night"}),
     Entity("select", "soundscape", "Soundscape", "soundscape", "soundscape", config={

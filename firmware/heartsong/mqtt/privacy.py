@@ -18,8 +18,9 @@ rate). Groups:
     the controls and diagnostics: mode, soundscape, playing, volume_db, sleep_timer_min,
     pacer_bpm, audio_underruns.
 
-``last_adaptation`` (the therapy's latest change and its reason, which can quote heart
-metrics) is published with ``all`` or when listed by name.
+``last_adaptation`` (the therapy's latest change and its reason) and ``soundscape_reason``
+(why this soundscape: "it lowered your heart rate by 4 bpm on average over 9 nights")
+quote heart metrics, so they are published with ``all`` or when listed by name.
 
 ``wall_s`` (when the document was made) is always published; ``reasons`` (why a metric
 is unknown) is published for the published metrics only.
@@ -58,7 +59,7 @@ DEVICE_KEYS: Final = (
 )
 #: Why the therapy last changed the sound: a sentence that can quote heart metrics
 #: ("brightness 0.50 -> 0.40: p_stress 0.42 -> 0.71"), so it is in no group but ``all``.
-EXPLANATION_KEYS: Final = ("last_adaptation",)
+EXPLANATION_KEYS: Final = ("last_adaptation", "soundscape_reason")
 #: Every key that can be chosen, in state-document order.
 PUBLISHABLE: Final = (*METRIC_NAMES, "n_beats", *DEVICE_KEYS, *EXPLANATION_KEYS)
 #: Named groups of keys.

@@ -14,6 +14,13 @@ CSV (``--format csv --out NAME.csv``) writes three kinds of file:
 JSON (``--format json``) writes one document: ``schema_version``, ``units``, and the
 sessions, each with its metrics, events and RR series.
 
+What the soundscape learner keeps (:mod:`heartsong.therapy.preference`) is the person's
+data too: given ``preferences``, the JSON document holds it under
+``"soundscape_preferences"`` and CSV writes ``NAME_soundscape_responses.csv`` (one row
+per measured episode: ``soundscape``, ``context``, ``time_iso``, ``start_wall_s``,
+``session_s``, ``length_s``, ``d_hr_bpm``, ``d_rmssd_log``, ``d_p_stress``, ``n_clean``
+and the start levels ``ref_hr_bpm``, ``ref_rmssd_log``, ``ref_p_stress``).
+
 Export files are created owner-only (0600): they hold health data.
 """
 
@@ -33,8 +40,16 @@ from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES
 from heartsong.store.db import SessionRow, Store
 from heartsong.store.schema import SCHEMA_VERSION
+from heartsong.therapy.preference import PreferenceModel, model_to_json
 
-__all__ = ["FORMATS", "METRIC_CSV_COLUMNS", "UNITS", "export_sessions", "rr_series"]
+__all__ = [
+    "FORMATS",
+    "METRIC_CSV_COLUMNS",
+    "RESPONSE_CSV_COLUMNS",
+    "UNITS",
+    "export_sessions",
+    "rr_series",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +58,12 @@ FORMATS: Final = ("csv", "json")
 METRIC_CSV_COLUMNS: Final = (
     "session_id", "time_iso", "wall_s", "t_s", *METRIC_NAMES, "n_beats", "pacer_bpm",
     "soundscape",
+)
+#: The columns of the soundscape-responses CSV, in order.
+RESPONSE_CSV_COLUMNS: Final = (
+    "soundscape", "context", "time_iso", "start_wall_s", "session_s", "length_s",
+    "d_hr_bpm", "d_rmssd_log", "d_p_stress", "n_clean", "ref_hr_bpm", "ref_rmssd_log",
+    "ref_p_stress",
 )
 #: The unit of each exported quantity (names already end in it; this spells it out).
 UNITS: Final = {
@@ -93,8 +114,11 @@ def export_sessions(
     *,
     session_id: int | None = None,
     since_wall_s: float | None = None,
+    preferences: PreferenceModel | None = None,
 ) -> list[Path]:
     """Write the chosen sessions (all when neither filter is given); return the files.
+
+    ``preferences`` (the soundscape learner's model) is exported with them, whole.
 
     Raises
     ------
@@ -105,14 +129,16 @@ def export_sessions(
         raise InputDataError("--format", f"one of {', '.join(FORMATS)}", fmt)
     sessions = _chosen(store, session_id, since_wall_s)
     try:
-        files = (_csv(store, out, sessions) if fmt == "csv" else _json(store, out, sessions))
+        files = (_csv(store, out, sessions, preferences) if fmt == "csv"
+                 else _json(store, out, sessions, preferences))
     except OSError as exc:
         raise InputDataError("--out", "a writable file path", f"{out}: {exc.strerror}") from exc
     log.info("exported %d session(s) to %s", len(sessions), ", ".join(map(str, files)))
     return files
 
 
-def _csv(store: Store, out: Path, sessions: list[SessionRow]) -> list[Path]:
+def _csv(store: Store, out: Path, sessions: list[SessionRow],
+         preferences: PreferenceModel | None) -> list[Path]:
     files = [out]
     with _private(out) as f:
         w = csv.writer(f)
@@ -142,10 +168,25 @@ def _csv(store: Store, out: Path, sessions: list[SessionRow]) -> list[Path]:
             w = csv.writer(f)
             w.writerow(("beat_time_s", "rr_ms", "gap_before"))
             w.writerows((f"{t:.4f}", f"{v:.2f}", g) for t, v, g in rr)
+    if preferences is not None:
+        pref_path = out.with_name(f"{out.stem}_soundscape_responses.csv")
+        files.append(pref_path)
+        with _private(pref_path) as f:
+            w = csv.writer(f)
+            w.writerow(RESPONSE_CSV_COLUMNS)
+            for r, ctx in preferences.responses:
+                w.writerow((r.soundscape, ctx, _iso(r.start_wall_s), r.start_wall_s,
+                            r.session_s, r.length_s,
+                            *("" if v is None else v
+                              for v in (r.d_hr_bpm, r.d_rmssd_log, r.d_p_stress)),
+                            r.n_clean,
+                            *("" if v is None else v
+                              for v in (r.ref_hr_bpm, r.ref_rmssd_log, r.ref_p_stress))))
     return files
 
 
-def _json(store: Store, out: Path, sessions: list[SessionRow]) -> list[Path]:
+def _json(store: Store, out: Path, sessions: list[SessionRow],
+          preferences: PreferenceModel | None) -> list[Path]:
     doc: dict[str, object] = {
         "format": "heartsong-sessions",
         "schema_version": SCHEMA_VERSION,
@@ -173,6 +214,8 @@ def _json(store: Store, out: Path, sessions: list[SessionRow]) -> list[Path]:
             },
         })
     doc["sessions"] = items
+    if preferences is not None:
+        doc["soundscape_preferences"] = model_to_json(preferences)
     with _private(out) as f:
         json.dump(doc, f, indent=1)
         f.write("\n")

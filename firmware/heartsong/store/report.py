@@ -18,6 +18,7 @@ import io
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -169,9 +170,13 @@ def render_report(
     session_id: int | None = None,
     last: bool = False,
     nights: int | None = None,
+    extra_lines: Sequence[str] = (),
 ) -> list[str]:
     """Write a session report (``session_id`` or ``last``) or a nights report (``nights``)
     to ``out`` (``.png`` or ``.html``); returns the text summary lines.
+
+    ``extra_lines`` are added to the summary (e.g. what the soundscape learner found,
+    :func:`heartsong.therapy.preference.summary_lines`).
 
     Raises
     ------
@@ -197,6 +202,7 @@ def render_report(
             raise InputDataError("--session" if session_id is not None else "--last",
                                  "a stored session", session_id)
         fig, lines = _session_figure(store, chosen[0])
+    lines = [*lines, *extra_lines]
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     png = buf.getvalue()

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Literal
 import numpy as np
 
 from heartsong.errors import InputDataError
+from heartsong.private_file import write_private
 from heartsong.stress.features import MIN_SIGNAL_QUALITY, RAW_METRICS, REQUIRED_METRICS, gate_reason
 
 __all__ = [
@@ -268,10 +268,8 @@ def save_baseline(path: Path, baseline: Baseline, wall_s: float) -> bool:
     """
     doc = {"format": _FORMAT, "version": _VERSION, "updated_wall_s": round(wall_s, 3),
            **baseline.as_dict()}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_private(path, json.dumps(doc, indent=1) + "\n")
     except OSError as exc:
         logger.error("cannot save the stress baseline to %s: %s", path, exc.strerror or exc)
         return False

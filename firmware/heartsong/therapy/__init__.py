@@ -4,6 +4,8 @@
 (resonance-breathing pacer), ``resonance`` (personal resonance rate over sessions),
 ``stress_response`` (stress -> darker, slower, more masking sound), ``sleep_onset``
 (sleep detection from the heart signals), ``explain`` (adaptations as events),
-``settings`` (the ``[therapy]`` tuning) and ``controller`` (the object the appliance
-calls once per metrics update).
+``settings`` (the ``[therapy]`` tuning), ``response`` (the heart's answer to a
+soundscape, drift-corrected), ``preference`` (Thompson sampling over soundscapes, kept in
+the state directory), ``learner`` (the two together) and ``controller`` (the object the
+appliance calls once per metrics update).
 """

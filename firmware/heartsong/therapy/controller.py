@@ -21,6 +21,15 @@ rate and back up to its highest, staying ``resonance_dwell_s`` at each rate (Leh
 al. 2000's protocol, walked in both directions so that calming during the walk is not
 mistaken for resonance), then settles at the best rate measured so far, or 6/min. Once
 the rate is known, the pacer heads straight for it.
+
+**Soundscape learning.** With a :class:`~heartsong.therapy.learner.SoundscapeLearner`
+(``learner=``), a ``calm`` or ``wind_down`` session starts with the soundscape the learner
+chooses instead of the user's (the choice starts the switch interval, so the stress
+response's masking switch waits ``switch_interval_s``, long enough to measure the
+answer); its explanation is a note of the session start and :attr:`soundscape_reason`.
+Every stay of a candidate soundscape (an *episode*) is measured and learnt from when it
+ends: another soundscape, sleep onset, the session's end or the response window. A
+soundscape the user picks during the session wins until the next session.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from heartsong.errors import InputDataError
 from heartsong.events import Metrics, Mode, SoundTargets
 from heartsong.stress.estimator import StressEstimate
 from heartsong.therapy.explain import Adaptation, format_duration
+from heartsong.therapy.learner import SoundscapeLearner
 from heartsong.therapy.pacer import PacerConfig, PacerState, breath_level, pacer_step
 from heartsong.therapy.policy import (
     Decision,
@@ -108,6 +118,9 @@ class TherapyController:
         Where the resonance sessions are kept, or None for nowhere.
     pacer_cfg, sleep_cfg:
         Pacer and sleep-detector rules (defaults derived from ``tuning``).
+    learner:
+        Chooses the soundscape of ``calm``/``wind_down`` sessions and learns from the
+        heart's answer (None: the user's soundscape; see the module docstring).
     """
 
     def __init__(
@@ -118,6 +131,7 @@ class TherapyController:
         store: ResonanceStore | None = None,
         pacer_cfg: PacerConfig | None = None,
         sleep_cfg: SleepConfig | None = None,
+        learner: SoundscapeLearner | None = None,
     ) -> None:
         self.tuning = tuning or TherapyTuning()
         t = self.tuning
@@ -148,6 +162,13 @@ class TherapyController:
             quality_min=t.quality_min,
         )
         self.store = store
+        self.learner = learner
+        if learner is not None:
+            for name in learner.candidates:
+                try:
+                    get_preset(name)
+                except InputDataError as exc:
+                    raise InputDataError("therapy.learn_candidates", exc.expected, name) from None
         self.settings = settings
         self.model: ResonanceModel = store.load() if store is not None else ResonanceModel()
         self._reset(0.0, 0.0)
@@ -167,12 +188,23 @@ class TherapyController:
         self._last_step_s: float | None = None
         self._last_save_s = now_s
         self._fade_offset_db = 0.0
+        self.chosen: str | None = None
+        self._episode_sound: str | None = None
 
     # -- what the status line and the LEDs read -----------------------------------------
     @property
     def mode(self) -> Mode:
         """The session's mode now: the user's, or ``sleep`` after sleep onset."""
         return "sleep" if self.sleep_onset_s is not None else self.settings.mode
+
+    @property
+    def soundscape_reason(self) -> str:
+        """Why the session's soundscape was chosen ("" without a learner or before a choice)."""
+        return self.learner.last_explanation if self.learner is not None else ""
+
+    def _base_soundscape(self) -> str:
+        """The session's calm-state soundscape: the learner's choice, else the user's."""
+        return self.chosen or self.settings.soundscape
 
     @property
     def pacer_bpm(self) -> float | None:
@@ -198,24 +230,42 @@ class TherapyController:
         """
         if self.session.visits:
             self._save()
+        notes: list[Adaptation] = []
+        if self.learner is not None:
+            ended = self.learner.episode_end()
+            if ended:
+                notes.append(Adaptation.note(ended))
         if settings is not None:
             get_preset(settings.soundscape)
             self.settings = settings
         self._reset(now_s, wall_s)
         s = self.settings
-        base = calm_base(s.soundscape, s.soundscape, s.mode, wall_s, 0.0)
+        learning = (
+            self.learner is not None and self.tuning.closed_loop
+            and s.mode in ("calm", "wind_down")
+        )
+        if learning:
+            assert self.learner is not None
+            self.chosen, why = self.learner.choose(s.mode, wall_s)
+            notes.append(Adaptation.note(why))
+        name = self._base_soundscape()
+        base = calm_base(name, name, s.mode, wall_s, 0.0)
         self.stress = StressResponseState(
-            soundscape=s.soundscape,
+            soundscape=name,
             brightness=base.brightness,
             intensity=base.intensity,
             tempo_bpm=base.tempo_bpm,
+            last_switch_s=now_s if learning else None,
         )
-        return self._decide(now_s, wall_s, None, [], {})
+        if learning:
+            self._track_episode(now_s, wall_s, notes)
+        return self._decide(now_s, wall_s, None, notes, {})
 
     def update_settings(self, settings: PolicySettings, now_s: float, wall_s: float) -> Decision:
         """The user changed a setting: the targets now, with the reasons."""
         notes: list[Adaptation] = []
         if settings.soundscape != self.settings.soundscape:
+            self.chosen = None  # the user's choice wins for this session
             self.stress = user_soundscape(self.stress, settings.soundscape, now_s)
         if settings.mode != self.settings.mode and self.sleep_onset_s is not None:
             self.sleep_onset_s = None
@@ -256,10 +306,14 @@ class TherapyController:
         if quality_ok:
             self._sample(metrics, now_s, dt, notes)
 
+        if self.learner is not None:
+            learnt = self.learner.observe(metrics, now_s)
+            if learnt:
+                notes.append(Adaptation.note(learnt))
         if self.mode != "sleep":
             base = calm_base(
-                self.settings.soundscape,
-                self.stress.soundscape or self.settings.soundscape,
+                self._base_soundscape(),
+                self.stress.soundscape or self._base_soundscape(),
                 self.mode,
                 wall_s,
                 now_s - self.t_start_s,
@@ -276,13 +330,33 @@ class TherapyController:
             self.stress = su.state
             causes.update(su.causes)
             notes.extend(su.notes)
+        if self.learner is not None:
+            self._track_episode(now_s, wall_s, notes)
         if now_s - self._last_save_s >= SAVE_EVERY_S:
             self._save()
         return self._decide(now_s, wall_s, metrics, notes, causes)
 
     def close(self) -> None:
-        """Keep what this session taught about the resonance rate (safe to call twice)."""
+        """Keep what this session taught (resonance rate, soundscapes; safe to call twice)."""
         self._save()
+        if self.learner is not None:
+            self.learner.episode_end()
+            self.learner.save()
+
+    def _track_episode(self, now_s: float, wall_s: float, notes: list[Adaptation]) -> None:
+        """End the learner's episode when the sound changed or sleep began; start the next."""
+        assert self.learner is not None
+        playing = None if self.mode == "sleep" else (self.stress.soundscape or None)
+        if playing == self._episode_sound:
+            return
+        ended = self.learner.episode_end()
+        if ended:
+            notes.append(Adaptation.note(ended))
+        self._episode_sound = playing
+        if playing is not None:
+            self.learner.episode_start(
+                playing, now_s, wall_s, now_s - self.t_start_s, self.mode
+            )
 
     # -- parts ------------------------------------------------------------------------------
     def _sleep_step(
@@ -448,7 +522,7 @@ class TherapyController:
             offset, playing = self._sleep_guidance(now_s, causes)
             if mode == "sleep":
                 base = calm_base(
-                    self.settings.soundscape, self.stress.soundscape or self.settings.soundscape,
+                    self._base_soundscape(), self.stress.soundscape or self._base_soundscape(),
                     mode, wall_s, elapsed,
                 )
                 dark = max(base.brightness_min, base.brightness - SLEEP_BRIGHTNESS_DROP)

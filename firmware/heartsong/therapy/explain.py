@@ -9,11 +9,21 @@ the :class:`~heartsong.events.Event` that is logged, stored and published.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from heartsong.events import Event
 
-__all__ = ["Adaptation", "adaptation_event", "format_duration", "format_value"]
+__all__ = [
+    "Adaptation",
+    "ArmSummary",
+    "adaptation_event",
+    "format_duration",
+    "format_value",
+    "hr_effect",
+    "preference_message",
+]
 
 #: How each target is named in a sentence.
 LABELS: dict[str, str] = {
@@ -26,6 +36,7 @@ LABELS: dict[str, str] = {
     "playing": "sound",
     "mode": "mode",
     "resonance_bpm": "resonance rate",
+    "learnt": "learnt",
 }
 
 
@@ -127,3 +138,71 @@ def adaptation_event(adaptation: Adaptation, t_s: float, wall_s: float) -> Event
             "because": adaptation.because,
         },
     )
+
+
+class ArmSummary(Protocol):
+    """What an explanation needs of a soundscape (``preference.ArmPosterior`` has it)."""
+
+    @property
+    def soundscape(self) -> str: ...
+    @property
+    def mean(self) -> float: ...
+    @property
+    def nights(self) -> int: ...
+    @property
+    def d_hr_bpm(self) -> float | None: ...
+
+
+def hr_effect(d_hr_bpm: float) -> str:
+    """``"lowered your heart rate by 4 bpm"`` (or raised, or left unchanged; whole bpm)."""
+    n = round(abs(d_hr_bpm))
+    if n == 0:
+        return "left your heart rate unchanged"
+    return f"{'lowered' if d_hr_bpm < 0 else 'raised'} your heart rate by {n} bpm"
+
+
+def _nights(n: int) -> str:
+    return f"{n} night{'s' if n != 1 else ''}"
+
+
+def preference_message(
+    chosen: str, kind: str, why: str, arms: Sequence[ArmSummary], others: int = 2
+) -> str:
+    """Why the learner plays ``chosen``, with the heart-rate effects it measured.
+
+    E.g. ``"playing rain: it lowered your heart rate by 4 bpm on average over 9 nights,
+    ocean by 1 bpm (beyond your usual settling)"``. Effects are the drift-corrected mean
+    changes of heart rate over the response window; at most ``others`` other soundscapes
+    (the best-scoring measured ones) are named. ``kind`` is ``trial``, ``explore`` or
+    ``exploit`` and ``why`` the learner's reason.
+    """
+    by_name = {a.soundscape: a for a in arms}
+    me = by_name.get(chosen)
+    rest = sorted(
+        (a for a in arms if a.soundscape != chosen and a.d_hr_bpm is not None),
+        key=lambda a: -a.mean,
+    )[:others]
+    parts = []
+    for a in rest:
+        d = a.d_hr_bpm or 0.0
+        n = round(abs(d))
+        if n == 0:
+            parts.append(f"{a.soundscape} left it unchanged")
+        elif d < 0:
+            parts.append(f"{a.soundscape} by {n} bpm")
+        else:
+            parts.append(f"{a.soundscape} raised it by {n} bpm")
+    if me is not None and me.d_hr_bpm is not None:
+        lead = f"playing {chosen} to learn more ({why})" if kind == "explore" else (
+            f"playing {chosen}"
+        )
+        tail = f", {', '.join(parts)}" if parts else ""
+        return (
+            f"{lead}: it {hr_effect(me.d_hr_bpm)} on average over {_nights(me.nights)}"
+            f"{tail} (beyond your usual settling)"
+        )
+    if not rest:
+        return f"playing {chosen}: {why}"
+    first = rest[0]
+    so_far = [f"{first.soundscape} {hr_effect(first.d_hr_bpm or 0.0)}", *parts[1:]]
+    return f"playing {chosen}: {why} (so far {', '.join(so_far)}, beyond your usual settling)"

@@ -45,13 +45,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from heartsong.errors import InputDataError
+from heartsong.private_file import write_private
 
 __all__ = [
     "BASELINE_FILE",
@@ -443,10 +443,7 @@ class ResonanceStore:
             return
         doc = self._read_all()
         doc["resonance"] = _model_to_json(model, estimate)
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_private(self.path, json.dumps(doc, indent=1, sort_keys=True))
         except OSError as exc:
             logger.warning("could not save the resonance rate to %s: %s", self.path, exc)
