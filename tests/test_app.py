@@ -140,3 +140,15 @@ def test_the_resonance_rate_learnt_is_kept_in_the_state_dir(tmp_path: Path) -> N
     assert make_therapy(cfg, None).store is None
     app = _demo()
     assert app.therapy.store is None
+
+
+def test_the_stress_response_uses_the_models_own_thresholds() -> None:
+    # The deployed model's decision threshold is far below 0.5: a stress response that
+    # waited for p_stress 0.65 would never answer it.
+    app = _demo()
+    from heartsong.stress.estimator import ModelEstimator
+
+    assert isinstance(app.estimator, ModelEstimator)
+    th = app.estimator.model.spec.thresholds
+    cfg = app.therapy.stress_cfg
+    assert (cfg.enter_stressed, cfg.leave_stressed) == (th.stressed_enter, th.stressed_exit)

@@ -30,7 +30,7 @@ from heartsong.sensors.sources import HeartSource
 from heartsong.store.db import db_path
 from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
-from heartsong.stress.estimator import make_stress_estimator
+from heartsong.stress.estimator import ModelEstimator, StressEstimator, make_stress_estimator
 from heartsong.therapy.controller import TherapyController
 from heartsong.therapy.learner import LearnSettings, make_learner
 from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE_FILE
@@ -117,14 +117,19 @@ def _model_dir(cfg: Config) -> Path | None:
 
 
 def make_therapy(
-    cfg: Config, state_dir: str | None, *, seed: int | None = None
+    cfg: Config,
+    state_dir: str | None,
+    *,
+    seed: int | None = None,
+    estimator: StressEstimator | None = None,
 ) -> TherapyController:
     """The closed-loop therapy from ``[therapy]``.
 
     With ``state_dir``, what it learns about the person is kept there across sessions and
     reboots: the resonance breathing rate in ``baseline.json``, which soundscapes calm
     them in ``soundscape_preferences.json`` (both part of the person's data: exported and
-    deleted with it). ``seed`` fixes the learner's random choices (the demo's).
+    deleted with it). ``seed`` fixes the learner's random choices (the demo's). The
+    stress response's stressed state uses the thresholds of ``estimator``'s model.
     """
     t = cfg.therapy
     store = None if state_dir is None else ResonanceStore(Path(state_dir) / RESONANCE_FILE)
@@ -139,8 +144,13 @@ def make_therapy(
         seed=seed,
         update_s=cfg.dsp.update_s,
     )
+    levels = None
+    if isinstance(estimator, ModelEstimator):
+        th = estimator.model.spec.thresholds
+        levels = (th.stressed_enter, th.stressed_exit)
     return TherapyController(
-        settings_from_config(cfg), tuning_from_config(t), store=store, learner=learner
+        settings_from_config(cfg), tuning_from_config(t), store=store, learner=learner,
+        stress_levels=levels,
     )
 
 
@@ -197,18 +207,19 @@ def build_demo(
     if cfg.sources.ble:
         strap = SimulatedStrap(person)
         sources.append(make_demo_ble_source(strap, clock, cfg.ble, None, seed=sim.seed))
+    estimator = make_stress_estimator(_model_dir(cfg))
     return Appliance(
         cfg,
         clock=clock,
         sources=sources,
         engine=engine,
         sink=make_sink(cfg, engine),
-        estimator=make_stress_estimator(_model_dir(cfg)),
+        estimator=estimator,
         mqtt=make_mqtt(cfg, spool_path=None),
         world=SimWorld(person),
         on_status=on_status,
         recorder=make_recorder(cfg, clock, state_dir) if state_dir else None,
-        therapy=make_therapy(cfg, state_dir, seed=sim.seed),
+        therapy=make_therapy(cfg, state_dir, seed=sim.seed, estimator=estimator),
     )
 
 
@@ -227,18 +238,19 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
     if cfg.sources.ble:
         sources.append(make_device_ble_source(cfg.ble, clock, cfg.device.state_dir))
     engine = make_engine(cfg)
+    estimator = make_stress_estimator(_model_dir(cfg), Path(cfg.device.state_dir))
     app = Appliance(
         cfg,
         clock=clock,
         sources=sources,
         engine=engine,
         sink=make_sink(cfg, engine),
-        estimator=make_stress_estimator(_model_dir(cfg), Path(cfg.device.state_dir)),
+        estimator=estimator,
         mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
         on_status=on_status,
         recorder=make_recorder(cfg, clock),
         notifier=SdNotifier.from_env(),
-        therapy=make_therapy(cfg, cfg.device.state_dir),
+        therapy=make_therapy(cfg, cfg.device.state_dir, estimator=estimator),
     )
     app.controls = make_controls(
         cfg.controls,

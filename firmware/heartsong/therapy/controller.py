@@ -121,6 +121,11 @@ class TherapyController:
     learner:
         Chooses the soundscape of ``calm``/``wind_down`` sessions and learns from the
         heart's answer (None: the user's soundscape; see the module docstring).
+    stress_levels:
+        ``(enter, leave)``: the smoothed ``p_stress`` at which the stress response enters
+        and leaves its stressed state. They belong to the stress model's calibration
+        (its ``stressed_enter``/``stressed_exit`` thresholds: a model whose decision
+        threshold is 0.33 rarely says 0.65); None keeps the stress response's defaults.
     """
 
     def __init__(
@@ -132,6 +137,7 @@ class TherapyController:
         pacer_cfg: PacerConfig | None = None,
         sleep_cfg: SleepConfig | None = None,
         learner: SoundscapeLearner | None = None,
+        stress_levels: tuple[float, float] | None = None,
     ) -> None:
         self.tuning = tuning or TherapyTuning()
         t = self.tuning
@@ -155,11 +161,15 @@ class TherapyController:
             hold_s=t.pacer_hold_s,
         )
         self.sleep_cfg = sleep_cfg or SleepConfig()
+        levels: dict[str, float] = {}
+        if stress_levels is not None:
+            levels = {"enter_stressed": stress_levels[0], "leave_stressed": stress_levels[1]}
         self.stress_cfg = StressResponseConfig(
             tau_s=t.stress_tau_s,
             switch_interval_s=t.switch_interval_s,
             masking_soundscape=t.masking_soundscape or None,
             quality_min=t.quality_min,
+            **levels,
         )
         self.store = store
         self.learner = learner
