@@ -85,6 +85,44 @@ def test_small_kernels_match_numpy() -> None:
     np.testing.assert_array_equal(buf[:m], np.sort(np.delete(values, np.arange(0, 20, 3))))
 
 
+@pytest.mark.parametrize("per_add", [7, 400])
+def test_adding_rows_equals_adding_columns(per_add: int) -> None:
+    # add_detected_rows (one kernel call over a (4, n) block) stores exactly what
+    # add_detected does, including when the table has to make room first (400 at once
+    # is more than the corrector keeps: the general path runs).
+    rng = np.random.default_rng(5)
+    t = with_artefacts(clean_beats(1200, seed=2))
+    rows = np.vstack(
+        [
+            t,
+            rng.uniform(50, 150, t.size),
+            rng.normal(1e4, 50, t.size),
+            rng.uniform(0.2, 1.0, t.size),
+        ]
+    )
+    a = StreamingBeatCorrector(120.0, 300)
+    b = StreamingBeatCorrector(120.0, 300)
+    for i in range(0, t.size, per_add):
+        part = np.ascontiguousarray(rows[:, i : i + per_add])
+        n = part.shape[1]
+        buf = np.full((4, n + 3), np.nan)  # the front end's buffer has spare columns
+        buf[:, :n] = part
+        got_a = a.add_detected(part[0].copy(), part[1].copy(), part[2].copy(), part[3].copy())
+        got_b = b.add_detected_rows(buf, n)
+        np.testing.assert_array_equal(got_a, got_b)
+        if i % (3 * per_add) == 0:
+            end = float(part[0, -1])
+            assert a.select(end, end - 60, end - 60, end, 0.5, pulses=True) == b.select(
+                end, end - 60, end - 60, end, 0.5, pulses=True
+            )
+    a.update()
+    b.update()
+    wa, wb = a.window(0.0, math.inf), b.window(0.0, math.inf)
+    for name in ("t_s", "nn_ms", "valid_diff", "flags", "quality", "amplitude", "baseline"):
+        np.testing.assert_array_equal(getattr(wa, name), getattr(wb, name))
+    assert a.artifact_counts == b.artifact_counts and a.n_detected == b.n_detected
+
+
 def reject_reference(nn: np.ndarray, seg: np.ndarray, half: int = 10) -> np.ndarray:
     """The batch's last safety net, written out: range, then 30 % from the local median."""
     ok = (nn >= 300.0) & (nn <= 2000.0)

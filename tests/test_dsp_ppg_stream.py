@@ -8,7 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from heartsong.dsp.filters import sos_filter_stream, sos_filter_zi
+from heartsong.dsp import filters, peaks, ppg_stream
+from heartsong.dsp.filters import _sos_filter_kernel, sos_filter_stream, sos_filter_zi
+from heartsong.dsp.peaks import ElgendiPeakStream
 from heartsong.dsp.ppg_stream import (
     AMPLITUDE_PULSES,
     IBI_MEDIAN_LEN,
@@ -18,14 +20,16 @@ from heartsong.dsp.ppg_stream import (
     SampleClock,
     _append_kernel,
     _centre_and_scale,
+    _column_medians,
+    _pulses_kernel,
     _ring_value,
-    _small_median,
     _update_template,
     _window_median,
     _window_push,
     ppg_bandpass_sos,
 )
 from heartsong.dsp.resp import ppg_pulse_features
+from heartsong.dsp.window import _sources_digest
 from heartsong.errors import InputDataError
 
 FS = 50.0
@@ -75,9 +79,6 @@ def run(x: np.ndarray, chunk: int, *, fiducial: str = "peak", sign: float = 1.0)
 
 def test_small_kernels_match_numpy() -> None:
     rng = np.random.default_rng(0)
-    for n in (1, 2, 5, 30):
-        v = rng.standard_normal(n)
-        assert _small_median(v.copy(), n) == pytest.approx(np.median(v), abs=1e-15)
     ring = rng.standard_normal(16)
     positions = np.array([3.25, 14.5, 15.75, 17.0])  # past the end wraps round the ring
     unwrapped = np.concatenate([ring, ring])
@@ -93,6 +94,28 @@ def test_small_kernels_match_numpy() -> None:
     assert _update_template(pulses, 7, template)
     med = np.median(pulses[:7], axis=0)
     np.testing.assert_allclose(template, (med - med.mean()) / np.linalg.norm(med - med.mean()))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 6, 7, 14, TEMPLATE_PULSES])
+def test_column_medians_are_the_sorted_medians_bit_for_bit(n: int) -> None:
+    # Picked by rank, each median must be exactly what a stable sort of the column gives
+    # (the template used an insertion sort before), ties and zeros of either sign too.
+    rng = np.random.default_rng(n)
+    for rows in (
+        rng.standard_normal((TEMPLATE_PULSES + 1, N_PULSE_POINTS)),
+        np.round(rng.standard_normal((TEMPLATE_PULSES + 1, N_PULSE_POINTS))),
+        rng.choice([0.0, -0.0, 1.0, -1.0], (TEMPLATE_PULSES + 1, N_PULSE_POINTS)),
+    ):
+        got = np.empty(N_PULSE_POINTS)
+        _column_medians(rows, n, got)
+        if n == 0:
+            assert np.isnan(got).all()
+            continue
+        cols = np.sort(rows[:n], axis=0, kind="stable")
+        h = n // 2
+        ref = cols[h] if n % 2 else 0.5 * (cols[h - 1] + cols[h])
+        np.testing.assert_array_equal(got.view(np.int64), ref.view(np.int64))
+        np.testing.assert_allclose(got, np.median(rows[:n], axis=0), atol=1e-15)
 
 
 def test_running_median_windows_match_numpy() -> None:
@@ -116,6 +139,71 @@ def test_append_kernel_checks_and_refuses_what_does_not_fit() -> None:
 
 
 # -- what the front end measures --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fiducial", "chunk"), [("peak", 250), ("upslope", 97)])
+def test_front_end_kernel_equals_its_three_kernels_called_apart(fiducial: str, chunk: int) -> None:
+    # The fused call must be exactly band-pass, then detector, then pulse measurements,
+    # with the unmeasured detections carried to the next chunk (as three calls did).
+    x, _ = pulse_train(60.0, seed=4)
+    x[1500:1540] += 400.0  # an artefact: dropped detections and a template under strain
+    fe = PpgFrontEnd(FS, 1.0, 5.0, fiducial)
+    fe.clock.note(0, 0.0, FS)
+    ref = PpgFrontEnd(FS, 1.0, 5.0, fiducial)  # only its state arrays are used
+    det = ElgendiPeakStream(FS)
+    zi = sos_filter_zi(ref.sos) * x[0]
+    waiting = np.zeros(0)
+    first = 0
+    for i in range(0, x.size, chunk):
+        block = x[i : i + chunk]
+        assert fe.append(block)
+        got = fe.process().copy()
+        filtered = _sos_filter_kernel(ref.sos, block, zi)
+        found = det.process(filtered)
+        out = np.empty((4, waiting.size + found.size + 1))
+        done, kept = _pulses_kernel(
+            waiting,
+            found,
+            block,
+            filtered,
+            ref.rings,
+            ref.istate,
+            ref.fstate,
+            ref.medians,
+            ref.pulses,
+            fe.clock.table,
+            fe.clock.n,
+            first,
+            fiducial == "upslope",
+            False,
+            out,
+        )
+        first += block.size
+        both = np.concatenate((waiting, found))
+        waiting = both[done:]
+        np.testing.assert_array_equal(got, out[:, :kept])
+        np.testing.assert_array_equal(fe.waiting, waiting)
+        assert fe.n_waiting == waiting.size
+    np.testing.assert_array_equal(fe.zi, zi)
+    np.testing.assert_array_equal(fe.rings, ref.rings)
+    np.testing.assert_array_equal(fe.pulses, ref.pulses)
+
+
+def test_the_front_end_kernel_is_compiled_against_the_current_sources() -> None:
+    # It inlines kernels of filters.py and peaks.py, whose changes numba's cache of
+    # ppg_stream.py would not see: the digest of those files is frozen into the cache.
+    assert ppg_stream._compiled_sources_digest_kernel() == ppg_stream._SOURCES_DIGEST
+    assert ppg_stream._SOURCES_DIGEST == _sources_digest((filters, peaks)) != 0
+
+
+def test_front_end_refuses_a_band_passed_chunk_that_is_not_finite() -> None:
+    fe = PpgFrontEnd(FS, 1.0, 5.0)
+    fe.clock.note(0, 0.0, FS)
+    # Finite samples, but a step this large overflows the band-pass.
+    assert fe.append(np.r_[np.zeros(50), np.full(50, 1.7e308)])
+    with pytest.raises(InputDataError, match="filtered"):
+        fe.process()
+    assert fe.processed == 0 and fe.n_waiting == 0
 
 
 def test_pulse_features_follow_the_rules_of_ppg_pulse_features() -> None:

@@ -284,6 +284,18 @@ class ElgendiPeakStream:
         """How many samples after its arrival a sample is judged (``W2 / 2``)."""
         return self.w_beat // 2
 
+    def kernel_state(
+        self,
+    ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray, IntArray, float]:
+        """The detector as ``_elgendi_kernel`` takes it, for a caller that runs the kernel
+        inside its own (the PPG front end): the two ring buffers, the integer and float
+        state (all updated in place, and kept by :meth:`reset`), the windows (peak, beat,
+        mean, minimum width, refractory period; samples) and ``beta``."""
+        windows = np.array(
+            [self.w_peak, self.w_beat, self.n_mean, self.w_peak, self.refractory], dtype=np.int64
+        )
+        return self._s_buf, self._y_buf, self._istate, self._fstate, windows, self.beta
+
     def process(self, filtered: FloatArray) -> FloatArray:
         """Consume the next block of the band-passed PPG; return newly decided peaks.
 

@@ -349,15 +349,15 @@ class StreamingPipeline:
         are measured with those there are.
         """
         ppg = self._ppg
-        if ppg is None or (ppg.n_pending == 0 and not (final and ppg.waiting.shape[0])):
+        if ppg is None or (ppg.n_pending == 0 and not (final and ppg.n_waiting)):
             return
-        beats = ppg.process(final)
+        rows, kept = ppg.process_rows(final)
         if not final:
             self._pending_t0_s = self._next_t0_s  # the first sample still to come
         self._latest_s = max(self._latest_s, self._next_t0_s)
-        if beats.shape[1] == 0:
+        if kept == 0:
             return
-        added = self._fixed.add_detected(beats[0], beats[1], beats[2], beats[3])
+        added = self._fixed.add_detected_rows(rows, kept)
         if added.shape[0]:
             self._unreported.append(added)
 
@@ -396,17 +396,24 @@ class StreamingPipeline:
             and block.gap_samples == 0
             and -_CLOCK_TOLERANCE_S <= block.t0_s - self._next_t0_s <= _CLOCK_TOLERANCE_S
         ):
-            # Fast path: the block continues the stream exactly (the usual case).
+            # Fast path: the block continues the stream exactly (the usual case). Every
+            # attribute access counts here: the infrared channel is read directly, as
+            # PpgBlock.pulse would return it when it holds samples.
+            x = block.ir
             try:
-                count: int = _append_kernel(block.pulse, self._sign, ppg.pending, ppg.n_pending)
+                count: int = _append_kernel(
+                    x if x.shape[0] else block.pulse, self._sign, ppg.pending, ppg.n_pending
+                )
             except TypeError:  # not a contiguous float64 vector: the slow path converts it
                 count = -3
             if count >= 0:
                 ppg.n_pending = count
                 self._next_t0_s = self._pending_t0_s + count * self._period_s
+                if count < ppg.chunk and not self._unreported:
+                    return _NO_BEATS
                 if count >= ppg.chunk:
                     self._flush()
-                return self._report() if self._unreported else _NO_BEATS
+                return self._report()
             if count == -1:
                 raise InputDataError("PpgBlock.ir", "finite samples (no NaN or inf)")
         return self._feed_ppg_slow(block)

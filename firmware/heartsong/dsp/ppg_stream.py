@@ -1,12 +1,13 @@
 """The streaming PPG front end: band-pass, systolic peaks, and one measurement per pulse.
 
-Samples are appended block by block and processed a chunk at a time (a Python call costs
-more than a small block's arithmetic); filter, detector and pulse state carry over
-between chunks, so the beats do not depend on how the signal is split.
+Samples are appended block by block and processed a chunk at a time, all three stages
+in one kernel call (:func:`_front_end_kernel`: a Python call, and each argument it
+passes, costs more than a small block's arithmetic); filter, detector and pulse state
+carry over between chunks, so the beats do not depend on how the signal is split.
 
 1. causal Butterworth band-pass 0.5-8 Hz (:mod:`heartsong.dsp.filters`);
 2. systolic peaks, Elgendi et al. (2013) (:class:`heartsong.dsp.peaks.ElgendiPeakStream`);
-3. per pulse, in one kernel call per chunk:
+3. per pulse:
 
    * amplitude and baseline, the respiratory modulations (the rules of
      :func:`heartsong.dsp.resp.ppg_pulse_features`: the systolic peak is the maximum of
@@ -44,14 +45,16 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import filters, peaks
 from heartsong.dsp.filters import (
     PPG_BAND_HZ,
     PPG_FILTER_ORDER,
-    _sos_filter_kernel,
+    _cascade,
     butter_bandpass_sos,
     sos_filter_zi,
 )
-from heartsong.dsp.peaks import ElgendiPeakStream
+from heartsong.dsp.peaks import ElgendiPeakStream, _elgendi_kernel
+from heartsong.dsp.window import _refresh_stale_kernels, _sources_digest
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 
@@ -115,7 +118,8 @@ _I_N_AMP = 7
 _I_AMP_POS = 8
 _I_BAD_RUN = 9  # consecutive pulses dropped for their shape
 _I_PREV_PEAK_FID = 10  # rounded detection of the previous pulse (upstroke search bound)
-_N_ISTATE = 11
+_I_N_WAIT = 11  # detections at the start of the detection buffer still to be measured
+_N_ISTATE = 12
 # Rows of the running-median windows: interval (samples) and amplitude, each in arrival
 # order and sorted.
 _M_IBI, _M_AMP = 0, 2
@@ -164,22 +168,6 @@ def _append_kernel(x: FloatArray, sign: float, buf: FloatArray, n: int) -> int:
 
 
 @njit(cache=True)
-def _small_median(buf: FloatArray, m: int) -> float:
-    """Median of ``buf[:m]`` (insertion-sorted in place); NaN when empty."""
-    for i in range(1, m):
-        v = buf[i]
-        k = i - 1
-        while k >= 0 and buf[k] > v:
-            buf[k + 1] = buf[k]
-            k -= 1
-        buf[k + 1] = v
-    if m == 0:
-        return math.nan
-    h = m // 2
-    return float(buf[h]) if m % 2 else 0.5 * (buf[h - 1] + buf[h])
-
-
-@njit(cache=True)
 def _ring_value(ring: FloatArray, i: float, mask: int) -> float:
     """Linear interpolation of a ring holding sample ``k`` at ``k & mask``."""
     k = math.floor(i)
@@ -209,13 +197,45 @@ def _centre_and_scale(v: FloatArray) -> bool:
 
 
 @njit(cache=True)
+def _column_medians(rows: FloatArray, n: int, out: FloatArray) -> None:
+    """Median of each column of the first ``n`` rows, into ``out`` (NaN when ``n == 0``).
+
+    Found by rank, not by sorting each column: the values a stable sort would put in the
+    middle are those with, before them, that many values not greater and, after them,
+    values smaller, so ties (even zeros of either sign) resolve as in the sort and the
+    result is the sorted median's exactly. The comparisons run along the columns without
+    a branch each: a sort's branches follow the data, and are mispredicted in the stream,
+    where every update sees new pulses.
+    """
+    m = out.shape[0]
+    h = n // 2
+    rank = np.empty(m, dtype=np.int64)
+    lower = np.full(m, math.nan)
+    upper = np.full(m, math.nan)
+    for i in range(n):
+        row = rows[i]
+        rank[:] = 0
+        for j in range(i):
+            other = rows[j]
+            for k in range(m):
+                rank[k] += other[k] <= row[k]
+        for j in range(i + 1, n):
+            other = rows[j]
+            for k in range(m):
+                rank[k] += other[k] < row[k]
+        for k in range(m):
+            if rank[k] == h:
+                upper[k] = row[k]
+            elif rank[k] == h - 1:
+                lower[k] = row[k]
+    for k in range(m):
+        out[k] = upper[k] if n % 2 else 0.5 * (lower[k] + upper[k])
+
+
+@njit(cache=True)
 def _update_template(pulses: FloatArray, n: int, template: FloatArray) -> bool:
     """Point-wise median of the first ``n`` pulse rows, centred and scaled."""
-    col = np.empty(n)
-    for k in range(template.shape[0]):
-        for j in range(n):
-            col[j] = pulses[j, k]
-        template[k] = _small_median(col, n)
+    _column_medians(pulses, n, template)
     return _centre_and_scale(template)
 
 
@@ -438,6 +458,113 @@ def _pulses_kernel(
     return n_wait + found.shape[0], n_kept
 
 
+@njit(cache=True, nogil=True)
+def _front_end_kernel(
+    x: FloatArray,
+    sos: FloatArray,
+    zi: FloatArray,
+    filtered: FloatArray,
+    detections: FloatArray,
+    s_buf: FloatArray,
+    y_buf: FloatArray,
+    d_istate: IntArray,
+    d_fstate: FloatArray,
+    d_params: IntArray,
+    beta: float,
+    rings: FloatArray,
+    istate: IntArray,
+    fstate: FloatArray,
+    medians: FloatArray,
+    pulses: FloatArray,
+    clock: FloatArray,
+    n_clock: int,
+    first: int,
+    upslope: bool,
+    final: bool,
+    out: FloatArray,
+) -> int:
+    """One chunk through band-pass, peak detector and pulse measurements, in one call.
+
+    The work of :func:`heartsong.dsp.filters._cascade` (``sos``, state ``zi``; the
+    band-passed chunk goes to ``filtered[:n]``), of
+    :func:`heartsong.dsp.peaks._elgendi_kernel` (buffers, state and ``d_params`` = peak
+    window, beat window, mean window, minimum width, refractory period, all in samples;
+    the new peaks go after the ``istate[_I_N_WAIT]`` waiting detections at the start of
+    ``detections``) and of :func:`_pulses_kernel`, whose unmeasured detections are moved
+    to the start of ``detections``. ``detections`` needs room for the waiting ones plus
+    ``n + 1``. Returns the number of kept pulses written to ``out``, or -1 (nothing
+    detected, nothing measured) when the band-passed chunk is not finite.
+    """
+    n = x.shape[0]
+    n_wait = istate[_I_N_WAIT]
+    n_found = 0
+    if n:
+        band = filtered[:n]
+        _cascade(sos, x, band, zi, False)
+        for i in range(n):
+            if not math.isfinite(band[i]):
+                return -1
+        n_found = _elgendi_kernel(
+            band,
+            s_buf,
+            y_buf,
+            d_istate,
+            d_fstate,
+            d_params[0],
+            d_params[1],
+            d_params[2],
+            d_params[3],
+            d_params[4],
+            beta,
+            detections[n_wait:],
+        )
+    else:
+        band = x
+    m = n_wait + n_found
+    done, kept = _pulses_kernel(
+        detections[:n_wait],
+        detections[n_wait:m],
+        x,
+        band,
+        rings,
+        istate,
+        fstate,
+        medians,
+        pulses,
+        clock,
+        n_clock,
+        first,
+        upslope,
+        final,
+        out,
+    )
+    for i in range(done, m):
+        detections[i - done] = detections[i]
+    istate[_I_N_WAIT] = m - done
+    return kept
+
+
+# numba's cache watches a kernel's own file only: :func:`_front_end_kernel` inlines the
+# band-pass of heartsong.dsp.filters and the detector of heartsong.dsp.peaks, so a digest
+# of those files is frozen into its cache, and a change there recompiles it (see
+# :mod:`heartsong.dsp.window`, which does the same for its kernels).
+_KERNEL_SOURCES = (filters, peaks)
+_SOURCES_DIGEST = _sources_digest(_KERNEL_SOURCES)
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of ``_KERNEL_SOURCES`` when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+_refresh_stale_kernels(
+    _SOURCES_DIGEST,
+    _compiled_sources_digest_kernel,
+    (_front_end_kernel, _compiled_sources_digest_kernel),
+)
+
+
 class SampleClock:
     """Maps sample positions of a stream to monotonic time, block by block.
 
@@ -529,8 +656,13 @@ class PpgFrontEnd:
         params[_P_UPSLOPE] = UPSLOPE_SEARCH_IBI
         self.medians = np.zeros((4, max(IBI_MEDIAN_LEN, AMPLITUDE_PULSES)))
         self.pulses = np.zeros((TEMPLATE_PULSES + 1, N_PULSE_POINTS))  # last row: template
-        self.waiting = np.zeros(0)  # detections whose pulse window is not complete yet
-        self._out = np.empty((4, 64))  # kept pulses of the last call (see _process)
+        # The kernel's buffers: the band-passed chunk; the detections whose pulse window
+        # is not complete yet (``istate[_I_N_WAIT]`` of them) followed by the chunk's new
+        # ones; the kept pulses of the last call (see _process).
+        self._filtered = np.empty(self.chunk)
+        self._detections = np.empty(self.chunk + 64)
+        self._out = np.empty((4, 64))
+        self._detector_state = self.detector.kernel_state()
         self.fresh = True  # the next sample starts a new stream
         self.processed = 0
         self.restart(0.0)
@@ -546,7 +678,7 @@ class PpgFrontEnd:
         self.clock.clear()
         self.n_pending = 0
         self.fresh = True
-        self.waiting = np.zeros(0)
+        self.istate[_I_N_WAIT] = 0
         self.processed = 0  # samples run through filter and detector since the restart
         self.istate[_I_PREV_PEAK] = -1
         self.istate[_I_PREV_PEAK_FID] = -1
@@ -557,6 +689,16 @@ class PpgFrontEnd:
     def appended(self) -> int:
         """Samples appended since the restart (processed or pending)."""
         return self.processed + self.n_pending
+
+    @property
+    def n_waiting(self) -> int:
+        """Detections whose pulse window is not complete yet (measured at a later call)."""
+        return int(self.istate[_I_N_WAIT])
+
+    @property
+    def waiting(self) -> FloatArray:
+        """Positions (samples since the restart) of the :attr:`n_waiting` detections."""
+        return self._detections[: self.n_waiting].copy()
 
     @property
     def template_ready(self) -> bool:
@@ -593,38 +735,56 @@ class PpgFrontEnd:
             Shape ``(4, n)``, one column per kept pulse: time (monotonic seconds),
             amplitude, baseline, template correlation (a view, valid until the next call).
         """
+        rows, kept = self.process_rows(final)
+        return rows[:, :kept]
+
+    def process_rows(self, final: bool = False) -> tuple[FloatArray, int]:
+        """:meth:`process`, as an array whose first ``kept`` columns are the kept pulses
+        (the array is the output buffer, valid until the next call) and ``kept``."""
         n = self.n_pending
         self.n_pending = 0
         if n <= self.chunk:
-            return self._process(self.pending[:n], final)
-        parts = [
-            self._process(
-                self.pending[i : min(i + self.chunk, n)], final and i + self.chunk >= n
-            ).copy()  # each call reuses the output buffer
-            for i in range(0, n, self.chunk)
-        ]
-        return np.concatenate(parts, axis=1)
+            kept = self._process(self.pending[:n], final)
+            return self._out, kept  # (after the call: it may replace the buffer)
+        parts = []
+        for i in range(0, n, self.chunk):
+            last = i + self.chunk >= n
+            kept = self._process(self.pending[i : min(i + self.chunk, n)], final and last)
+            parts.append(self._out[:, :kept].copy())  # each call reuses the output buffer
+        rows = np.concatenate(parts, axis=1)
+        return rows, rows.shape[1]
 
-    def _process(self, x: FloatArray, final: bool) -> FloatArray:
-        waiting = self.waiting
-        if x.shape[0]:
-            if self.fresh:
-                self.zi[:] = self.zi_unit * x[0]  # start in steady state: no DC transient
-                self.fresh = False
-            filtered: FloatArray = _sos_filter_kernel(self.sos, x, self.zi)
-            found = self.detector.process(filtered)
-        else:
-            filtered = found = x
-        m = waiting.shape[0] + found.shape[0]
-        if m > self._out.shape[1]:
-            self._out = np.empty((4, 2 * m))
+    def _process(self, x: FloatArray, final: bool) -> int:
+        """Run ``x`` through the kernel; the kept pulses are the returned number of
+        columns of ``self._out``."""
+        n = x.shape[0]
+        if n and self.fresh:
+            self.zi[:] = self.zi_unit * x[0]  # start in steady state: no DC transient
+            self.fresh = False
+        n_wait = int(self.istate[_I_N_WAIT])
+        need = n_wait + n + 1  # the waiting detections, and at most n + 1 new ones
+        if need > self._detections.shape[0]:
+            grown = np.empty(2 * need)
+            grown[:n_wait] = self._detections[:n_wait]
+            self._detections = grown
+        if need > self._out.shape[1]:
+            self._out = np.empty((4, 2 * need))
+        if n > self._filtered.shape[0]:
+            self._filtered = np.empty(n)
+        s_buf, y_buf, d_istate, d_fstate, d_params, beta = self._detector_state
         first = self.processed
-        self.processed = first + x.shape[0]
-        done, kept = _pulses_kernel(
-            waiting,
-            found,
+        kept: int = _front_end_kernel(
             x,
-            filtered,
+            self.sos,
+            self.zi,
+            self._filtered,
+            self._detections,
+            s_buf,
+            y_buf,
+            d_istate,
+            d_fstate,
+            d_params,
+            beta,
             self.rings,
             self.istate,
             self.fstate,
@@ -637,9 +797,7 @@ class PpgFrontEnd:
             final,
             self._out,
         )
-        n_wait = waiting.shape[0]
-        if done >= n_wait:
-            self.waiting = found[done - n_wait :]
-        else:
-            self.waiting = np.concatenate((waiting[done:], found))
-        return self._out[:, :kept]
+        if kept < 0:
+            raise InputDataError("filtered", "finite samples (no NaN or inf)")
+        self.processed = first + n
+        return kept
