@@ -24,14 +24,15 @@ APT_PRESEED := jackd2 jackd/tweak_rt_limits boolean false
 DEMO_ARGS ?= --duration 120 --speed 10 --audio none
 PYTEST_ARGS ?=
 
-.PHONY: help deps venv demo test lint typecheck pytest realtime clean distclean
+.PHONY: help deps venv demo test lint typecheck pytest realtime soak clean distclean
 
 help:
 	@echo "make demo       install what is missing, run the simulated device (DEMO_ARGS='$(DEMO_ARGS)')"
 	@echo "make test       install what is missing, then ruff, mypy and pytest (PYTEST_ARGS=...)"
 	@echo "make deps       apt packages: $(APT_PACKAGES)"
 	@echo "make venv       $(VENV)/ with the package installed editable, plus the dev tools"
-	@echo "make lint | typecheck | pytest | clean | distclean"
+	@echo "make soak       simulated 8-h night with faults + 10 real minutes on JACK; docs/RELIABILITY.md"
+	@echo "make lint | typecheck | pytest | realtime | clean | distclean"
 
 # System packages, installed only when one is missing (so a second run asks nothing of apt).
 # Also covers what a stock Debian python3 lacks to build the venv: python3-venv, python3-dev, gcc.
@@ -91,6 +92,18 @@ pytest: deps venv
 # The 60-s glitch test alone (it also runs in `make test`).
 realtime: deps venv
 	HEARTSONG_REQUIRE_SERVICES=1 JACK_DUMMY_PERIOD=2048 bash tools/with_jack_dummy.sh $(BIN)/python -m pytest -m realtime $(PYTEST_ARGS)
+
+# Issue 12 soak (not in make test): a simulated 8-h night with random faults (run twice,
+# ~9 min: once for RSS, once under tracemalloc), then 10 real minutes on the JACK dummy
+# device with a real broker; then docs/RELIABILITY.md is regenerated from tests/reliability
+# and docs/soak-*.json. Fails if any soak check fails, after writing every figure.
+soak: deps venv
+	@status=0; \
+	$(BIN)/python tools/soak.py || status=1; \
+	HEARTSONG_REQUIRE_SERVICES=1 JACK_DUMMY_PERIOD=2048 bash tools/with_jack_dummy.sh \
+	  $(BIN)/python tools/soak.py --realtime 600 || status=1; \
+	$(BIN)/python tools/reliability_report.py || status=1; \
+	exit $$status
 
 # -k: a lint or type error does not hide the test results; any failure still fails `make test`.
 test:

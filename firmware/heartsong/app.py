@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 SOURCE_STALE_S = 10.0
 #: Offline audio sinks (WAV) are rendered in steps of this much simulated time, in seconds.
 AUDIO_PUMP_S = 0.1
-#: Recent metrics and events kept in memory (the store keeps the rest): a night at 5 s.
-HISTORY_LEN = 6000
+#: Recent metrics and events kept in memory: an hour at 5 s. The session store keeps the
+#: whole night; a night's worth here would be most of the appliance's memory growth.
+HISTORY_LEN = 720
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,11 +84,13 @@ def _store_path(args: argparse.Namespace, state_dir: str | Path | None) -> Path:
 
 def _learnt_files(state_dir: Path) -> list[Path]:
     """What the device learnt about the person beside the database (stress baseline,
-    resonance rate), that exists."""
+    resonance rate, the strap they wear), that exists."""
+    from heartsong.sensors.ble_hr import LAST_STRAP_FILE
     from heartsong.stress.baseline import BASELINE_FILE as STRESS_BASELINE
     from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE
 
-    return [f for f in (state_dir / STRESS_BASELINE, state_dir / RESONANCE) if f.exists()]
+    names = (STRESS_BASELINE, RESONANCE, LAST_STRAP_FILE)
+    return [state_dir / n for n in names if (state_dir / n).exists()]
 
 
 def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:

@@ -9,8 +9,9 @@ are dropped, and the drop is counted (persistently) and logged.
 The default bound, 17,280 documents, is 24 h at the default 5 s publish interval
 (a document is ~0.5 kB, so ~9 MB on disk). The database runs in WAL mode with
 ``synchronous=NORMAL`` (no fsync per row: a power cut may lose the last few rows, never
-corrupt the file). A file that cannot be opened as a database is moved aside and a new
-one started; a directory that cannot be written to falls back to memory, with a warning.
+corrupt the file). The file is created owner-only (0600, its folder 0700). A file that
+cannot be opened as a database is moved aside and a new one started; a directory that
+cannot be written to falls back to memory, with a warning.
 
 Not thread-safe: one thread (the link's sender) owns a spool.
 """
@@ -18,6 +19,7 @@ Not thread-safe: one thread (the link's sender) owns a spool.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -71,6 +73,10 @@ class Spool:
     # -- opening ----------------------------------------------------------------------
     @staticmethod
     def _connect(target: str) -> sqlite3.Connection:
+        if target != ":memory:":
+            # Owner-only whatever the umask: the queued documents are health data.
+            # (SQLite gives the -wal and -shm files the database file's mode.)
+            os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))
         db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         if target != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
@@ -82,7 +88,7 @@ class Spool:
         if path is None:
             return self._connect(":memory:")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             return self._connect(str(path))
         except sqlite3.DatabaseError as exc:
             if path.exists() and "not a database" in str(exc):

@@ -492,10 +492,10 @@ class LastStrapStore:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
         try:
-            tmp.write_text(
-                json.dumps({"address": strap.address, "name": strap.name}) + "\n",
-                encoding="utf-8",
-            )
+            # Owner-only whatever the umask (the strap's address identifies the user).
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps({"address": strap.address, "name": strap.name}) + "\n")
             os.replace(tmp, self.path)
         except OSError as exc:
             self._warn(f"cannot remember the strap in {self.path} ({exc}); keeping it in memory")

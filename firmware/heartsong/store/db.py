@@ -151,6 +151,9 @@ class Store:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self.db.execute("PRAGMA secure_delete=ON")
+            # 512 KiB of page cache instead of 2 MiB: writes are small appends, and a Pi
+            # Zero's memory is better kept for the audio and DSP.
+            self.db.execute("PRAGMA cache_size=-512")
             version = self.version
         except (sqlite3.DatabaseError, OSError) as exc:
             raise InputDataError("store", f"a heartsong session database at {self.path}",
@@ -186,10 +189,13 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
+            self.db.execute("COMMIT")  # inside: a failed COMMIT must not leave it open
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL: "database or disk
+            # is full"); a second ROLLBACK would raise and hide the real cause.
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     def integrity(self) -> str:
         """``PRAGMA integrity_check``: ``"ok"`` or the first problem found."""
@@ -312,11 +318,16 @@ class Store:
                 self.db.execute(OPS[op], tuple(_finite(p) for p in params))
 
     # -- deletion ---------------------------------------------------------------------
-    def delete_before(self, wall_s: float) -> int:
+    def delete_before(self, wall_s: float, *, ended_only: bool = False) -> int:
         """Delete every session that started before ``wall_s`` (Unix s) with all its data;
-        returns the number of sessions deleted."""
+        returns the number of sessions deleted.
+
+        ``ended_only``: delete only sessions that *ended* before ``wall_s`` and never an
+        open one (the retention period's rule, safe when the clock jumped forward)."""
+        where = ("end_wall_s IS NOT NULL AND end_wall_s < ?" if ended_only
+                 else "start_wall_s < ?")
         with self.transaction():
-            cur = self.db.execute("DELETE FROM sessions WHERE start_wall_s < ?", (wall_s,))
+            cur = self.db.execute(f"DELETE FROM sessions WHERE {where}", (wall_s,))
             n = int(cur.rowcount)
             # Rows a crash left without a session, older than the cut.
             self.db.execute("DELETE FROM events WHERE session_id IS NULL AND wall_s < ?",

@@ -23,12 +23,15 @@ from heartsong.events import METRIC_NAMES, Event, Metrics
 from heartsong.store.nightly import NightSummary, summarize
 from heartsong.store.writer import StoreWriter
 
-__all__ = ["MAX_RR_MS", "SessionRecorder", "summary_for_mqtt"]
+__all__ = ["MAX_RR_MS", "SUMMARY_KEYS", "SessionRecorder", "summary_for_mqtt"]
 
 log = logging.getLogger(__name__)
 
 #: An interval longer than this (ms) is a gap in the beats, not an RR interval (30 bpm).
 MAX_RR_MS: Final = 2000.0
+#: The metrics the session summary is computed from (kept in memory per update).
+SUMMARY_KEYS: Final = ("hr_bpm", "rmssd_ms", "coherence", "stress_state")
+_ROW_KEYS: Final = (*SUMMARY_KEYS, "wall_s", "pacer_bpm")
 #: Which metric each summary value is derived from (for the MQTT privacy filter).
 _SUMMARY_NEEDS: Final = {
     "mean_hr_bpm": "hr_bpm",
@@ -86,7 +89,7 @@ class SessionRecorder:
         self.session_id: int | None = None
         self.last_summary: NightSummary | None = None
         self._start_wall_s = 0.0
-        self._rows: list[dict[str, object]] = []
+        self._rows: list[tuple[object, ...]] = []  # values in _ROW_KEYS order
         self._soundscapes: list[str] = []
         self._adaptations = 0
         self._last_beat: dict[str, float] = {}
@@ -121,7 +124,8 @@ class SessionRecorder:
         if sid is None:
             return None
         summary = summarize(
-            sid, self._start_wall_s, float(wall_s), self._rows,
+            sid, self._start_wall_s, float(wall_s),
+            [dict(zip(_ROW_KEYS, r, strict=True)) for r in self._rows],
             soundscapes=self._soundscapes, adaptations=self._adaptations, outcome=outcome,
             update_s=self.update_s, resonance_bpm=resonance_bpm,
         )
@@ -154,9 +158,9 @@ class SessionRecorder:
             sid, m.t_s, m.wall_s, *values, m.n_beats, _num(pacer_bpm), soundscape,
             json.dumps(m.reasons, sort_keys=True),
         ))
-        row = {name: v for name, v in zip(METRIC_NAMES, values, strict=True)}
-        row.update(wall_s=m.wall_s, pacer_bpm=pacer_bpm)
-        self._rows.append(row)
+        # Only what the night's summary reads, as a tuple (the store has every value): a
+        # night is ~6,000 updates, and the appliance's memory must not grow with it.
+        self._rows.append((*(getattr(m, name) for name in SUMMARY_KEYS), m.wall_s, pacer_bpm))
         if soundscape and soundscape not in self._soundscapes:
             self._soundscapes.append(soundscape)
             self.writer.put("session_soundscapes", (json.dumps(self._soundscapes), sid))
@@ -203,7 +207,8 @@ class SessionRecorder:
         """End the open session (at ``wall_s``, else at its last update) and close the
         writer, committing everything queued."""
         if self.session_id is not None:
-            last = self._rows[-1]["wall_s"] if self._rows else self._start_wall_s
+            last = self._rows[-1][_ROW_KEYS.index("wall_s")] if self._rows \
+                else self._start_wall_s
             self.end_session(float(wall_s if wall_s is not None else last),  # type: ignore[arg-type]
                              outcome)
         self.writer.close()

@@ -1,10 +1,11 @@
 """How long the device keeps sessions: the retention period and the user's deletions.
 
-Sessions older than ``store.retention_days`` (default 90) are deleted with everything
-recorded during them (metrics, beats, events, the night's baseline); the writer applies
-this at start and once a day. ``heartsong data delete --before DATE`` and ``--all`` use
-:func:`parse_date` and the store's own deletion, which overwrites the rows and vacuums
-the file (:mod:`heartsong.store.db`).
+Sessions that ended more than ``store.retention_days`` (default 90) ago are deleted with
+everything recorded during them (metrics, beats, events, the night's baseline); the writer
+applies this at start and once a day; the night being recorded is never deleted.
+``heartsong data delete --before DATE`` and ``--all`` use :func:`parse_date` and the
+store's own deletion, which overwrites the rows and vacuums the file
+(:mod:`heartsong.store.db`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ DEFAULT_RETENTION_DAYS: Final = 90.0
 
 
 def apply_retention(store: Store, days: float, now_wall_s: float) -> int:
-    """Delete the sessions that started more than ``days`` days before ``now_wall_s``.
+    """Delete the sessions that ended more than ``days`` days before ``now_wall_s``.
+
+    A session still open (the night being recorded) is never deleted.
 
     Parameters
     ----------
@@ -45,10 +48,14 @@ def apply_retention(store: Store, days: float, now_wall_s: float) -> int:
     if days <= 0.0:
         return 0
     cut = now_wall_s - days * DAY_S
-    oldest = store.db.execute("SELECT MIN(start_wall_s) FROM sessions").fetchone()[0]
+    # Judged by when a session ended, and an open session never: a Pi has no real-time
+    # clock, and NTP may move it months forward during the first night after boot; the
+    # night being recorded must not count as "started long ago" and be deleted.
+    oldest = store.db.execute(
+        "SELECT MIN(end_wall_s) FROM sessions WHERE end_wall_s IS NOT NULL").fetchone()[0]
     if oldest is None or float(oldest) >= cut:
         return 0
-    n = store.delete_before(cut)
+    n = store.delete_before(cut, ended_only=True)
     if n:
         log.info("retention: deleted %d session(s) older than %g days", n, days,
                  extra={"fields": {"deleted_sessions": n, "retention_days": days}})

@@ -10,13 +10,16 @@ applies the retention period: at start and then once a day.
 If the disk cannot keep up the queue fills; further items are dropped and counted
 (``dropped``) with a warning, rather than blocking the loop or growing without bound.
 A failed commit (disk full, I/O error) is logged and retried with the next batch; the
-batch stays queued on the thread until it commits or the queue bound is reached.
+batch stays queued on the thread until it commits or the queue bound is reached. A batch
+the schema refuses (a constraint) is written row by row instead, so one bad row is
+dropped (counted in ``rejected``) and cannot block the rows after it.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -91,6 +94,7 @@ class StoreWriter:
         self.dropped = 0
         self.committed = 0
         self.failed_commits = 0
+        self.rejected = 0
         self._next_retention = 0.0
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
@@ -163,12 +167,33 @@ class StoreWriter:
             return batch
         try:
             self._store.write_batch(batch)
+        except sqlite3.IntegrityError:
+            # A row the schema refuses never commits: retrying the batch as a whole would
+            # block every later row. Write it row by row and drop only what is refused.
+            return self._commit_each(batch)
         except Exception:
             self.failed_commits += 1
             if self.failed_commits % 60 == 1:
                 log.exception("session store commit of %d row(s) failed; retrying", len(batch))
             return batch[-self._queue.maxsize:]
         self.committed += len(batch)
+        return []
+
+    def _commit_each(self, batch: list[Op]) -> list[Op]:
+        """Commit ``batch`` one row at a time, dropping (and counting) refused rows;
+        returns what is left when a row fails for another reason (retried later)."""
+        for k, op in enumerate(batch):
+            try:
+                self._store.write_batch([op])
+            except sqlite3.IntegrityError as exc:
+                self.rejected += 1
+                log.error("session store refused a %s row (%s); dropped it, %d so far",
+                          op[0], exc, self.rejected)
+            except Exception:
+                self.failed_commits += 1
+                return batch[k:]
+            else:
+                self.committed += 1
         return []
 
     def _maybe_retain(self) -> None:
