@@ -129,8 +129,9 @@ def render(figures: dict[str, dict[str, Any]], soaks: list[dict[str, Any]]) -> s
         "Security promises are tested in `tests/reliability/test_security.py`; see "
         "SECURITY.md.",
         "",
-        "Soak figures: `.venv/bin/python tools/soak.py` (simulated night) and "
-        "`tools/with_jack_dummy.sh .venv/bin/python tools/soak.py --realtime 600`.",
+        "Soak figures: `make soak`, which runs `.venv/bin/python tools/soak.py` (simulated "
+        "night), then `JACK_DUMMY_PERIOD=2048 tools/with_jack_dummy.sh .venv/bin/python "
+        "tools/soak.py --realtime 600`, then this report.",
         "",
     ]
     return "\n".join(lines)
