@@ -102,13 +102,26 @@ def bedtime_wall(start_time: str) -> float:
     return start.timestamp()
 
 
-def _warm_up_simulation(fs_hz: float) -> None:
+def warm_up_simulation(fs_hz: float) -> None:
     """Run a throwaway person for a few simulated seconds so its kernels are compiled."""
     person = SimulatedPerson(PersonParams(), seed=0)
     synth = PpgSynth(person, fs_hz, seed=0)
     strap = SimulatedStrap(person)
     synth.read(int(3 * fs_hz))
     strap.notifications_until(3.0)
+
+
+def person_params(cfg: Config) -> PersonParams:
+    """The simulated person that ``[simulation]`` describes."""
+    sim = cfg.simulation
+    return PersonParams(
+        hr_bpm=sim.hr_bpm,
+        rmssd_ms=sim.rmssd_ms,
+        breath_rate_bpm=sim.breath_rate_bpm,
+        stress=sim.stress,
+        follows_pacer=sim.follows_pacer,
+        motion_artifacts_per_hour=sim.motion_artifacts_per_hour,
+    )
 
 
 def _model_dir(cfg: Config) -> Path | None:
@@ -187,19 +200,9 @@ def build_demo(
     # compiling would otherwise be 100 s of the night that nobody measured.
     engine.warm_up()
     dsp_warm_up()
-    _warm_up_simulation(sim.ppg_fs_hz)
+    warm_up_simulation(sim.ppg_fs_hz)
     clock: Clock = ScaledClock(speed, start_wall=bedtime_wall(sim.start_time))
-    person = SimulatedPerson(
-        PersonParams(
-            hr_bpm=sim.hr_bpm,
-            rmssd_ms=sim.rmssd_ms,
-            breath_rate_bpm=sim.breath_rate_bpm,
-            stress=sim.stress,
-            follows_pacer=sim.follows_pacer,
-            motion_artifacts_per_hour=sim.motion_artifacts_per_hour,
-        ),
-        seed=sim.seed,
-    )
+    person = SimulatedPerson(person_params(cfg), seed=sim.seed)
     sources: list[HeartSource] = []
     if cfg.sources.ppg:
         synth = PpgSynth(person, sim.ppg_fs_hz, seed=sim.seed + 1)

@@ -39,13 +39,19 @@ from heartsong.sensors.ble_hr import BleHrClient, BleSettings
 from heartsong.sensors.ble_source import BleHeartSource
 from heartsong.sensors.max30102_emulator import Max30102Emulator
 from heartsong.sensors.ppg_source import Max30102Source
-from heartsong.sensors.simulated import PersonParams, PpgSynth, SimulatedPerson, SimulatedStrap
+from heartsong.sensors.simulated import PpgSynth, SimulatedPerson, SimulatedStrap
 from heartsong.sensors.sources import HeartSource
 from heartsong.store.db import Store, db_path
 from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
 from heartsong.stress.estimator import make_stress_estimator
-from heartsong.wiring import SimWorld, make_engine, make_mqtt
+from heartsong.wiring import (
+    SimWorld,
+    make_engine,
+    make_mqtt,
+    person_params,
+    warm_up_simulation,
+)
 from reliability.figures import rss_mb
 
 #: A fixed bedtime (2026-11-30 22:30 UTC) so runs are repeatable.
@@ -179,9 +185,7 @@ def _warm_up(fs_hz: float) -> None:
     if _WARM:
         return
     dsp_warm_up()
-    person = SimulatedPerson(PersonParams(), seed=0)
-    PpgSynth(person, fs_hz, seed=0).read(int(3 * fs_hz))
-    SimulatedStrap(person).notifications_until(3.0)
+    warm_up_simulation(fs_hz)
     _WARM = True
 
 
@@ -217,17 +221,7 @@ def build_rig(
     engine.warm_up()
     _warm_up(sim.ppg_fs_hz)
     clock = SteppableClock(speed)
-    person = SimulatedPerson(
-        PersonParams(
-            hr_bpm=sim.hr_bpm,
-            rmssd_ms=sim.rmssd_ms,
-            breath_rate_bpm=sim.breath_rate_bpm,
-            stress=sim.stress,
-            follows_pacer=sim.follows_pacer,
-            motion_artifacts_per_hour=sim.motion_artifacts_per_hour,
-        ),
-        seed=seed,
-    )
+    person = SimulatedPerson(person_params(cfg), seed=seed)
     sources: list[HeartSource] = []
     emulator = ppg_source = strap = client = None
     if cfg.sources.ppg:
