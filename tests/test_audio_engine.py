@@ -741,3 +741,15 @@ def test_warm_up_leaves_the_engine_untouched_and_frames_for_validates() -> None:
     for bad in (-1.0, float("nan"), True, "1"):
         with pytest.raises(InputDataError, match="seconds"):
             engine.frames_for(bad)  # type: ignore[arg-type]
+
+
+def test_the_mixers_numba_cache_follows_the_synthesis_modules() -> None:
+    # The mixer inlines the kernels of other audio modules; numba's cache would keep an
+    # old copy of them after an update, so a digest of their sources is compiled in.
+    from heartsong.audio import mixer
+    from heartsong.numba_cache import sources_digest
+
+    assert mixer._compiled_sources_digest_kernel() == mixer._SOURCES_DIGEST != 0
+    names = {m.__name__.rsplit(".", 1)[-1] for m in mixer._KERNEL_SOURCES}
+    assert {"composer", "textures", "tonal", "kernels"} <= names
+    assert sources_digest(mixer._KERNEL_SOURCES) == mixer._SOURCES_DIGEST

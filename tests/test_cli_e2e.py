@@ -155,4 +155,6 @@ def test_demo_publishes_availability_and_state_to_a_real_broker(mosquitto_broker
     assert got.get("heartsong/heartsong/availability") == b"online"
     state = json.loads(got["heartsong/heartsong/state"])
     assert set(METRIC_NAMES) <= set(state)
-    assert state["soundscape"] == "ocean" and state["mode"] == "wind_down"
+    # the soundscape learner picked this first night's trial, and says so
+    assert state["mode"] == "wind_down"
+    assert state["soundscape"] in state["soundscape_reason"], state

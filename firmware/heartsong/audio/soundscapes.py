@@ -147,7 +147,7 @@ _EVOLVING_GARDEN = Soundscape(
     brightness=ParamRange(0.1, 0.8, 0.35),
     tempo_bpm=ParamRange(40.0, 72.0, 54.0),
     breath_depth=0.35,
-    trim_db=-6.4,
+    trim_db=-4.2,
 )
 
 #: The presets by name, in the order of the engine's preset table.

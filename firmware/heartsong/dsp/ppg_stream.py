@@ -54,9 +54,9 @@ from heartsong.dsp.filters import (
     sos_filter_zi,
 )
 from heartsong.dsp.peaks import ElgendiPeakStream, _elgendi_kernel
-from heartsong.dsp.window import _refresh_stale_kernels, _sources_digest
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import refresh_stale_kernels, sources_digest
 
 __all__ = [
     "AMPLITUDE_RANGE",
@@ -549,7 +549,7 @@ def _front_end_kernel(
 # of those files is frozen into its cache, and a change there recompiles it (see
 # :mod:`heartsong.dsp.window`, which does the same for its kernels).
 _KERNEL_SOURCES = (filters, peaks)
-_SOURCES_DIGEST = _sources_digest(_KERNEL_SOURCES)
+_SOURCES_DIGEST = sources_digest(_KERNEL_SOURCES)
 
 
 @njit(cache=True)
@@ -558,7 +558,7 @@ def _compiled_sources_digest_kernel() -> int:
     return _SOURCES_DIGEST
 
 
-_refresh_stale_kernels(
+refresh_stale_kernels(
     _SOURCES_DIGEST,
     _compiled_sources_digest_kernel,
     (_front_end_kernel, _compiled_sources_digest_kernel),

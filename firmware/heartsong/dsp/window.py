@@ -35,12 +35,9 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +88,8 @@ from heartsong.dsp.resp import OVERSAMPLE as RESP_OVERSAMPLE
 from heartsong.dsp.resp import _windows_kernel as _resp_windows_kernel
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import refresh_stale_kernels as _refresh_stale_kernels
+from heartsong.numba_cache import sources_digest as _sources_digest
 
 __all__ = ["WINDOW_METRIC_NAMES", "WindowMetrics", "WindowRules", "window_metrics"]
 
@@ -458,17 +457,6 @@ _KERNEL_SOURCES: tuple[ModuleType, ...] = tuple(
 )
 
 
-def _sources_digest(modules: Sequence[ModuleType]) -> int:
-    """CRC-32 of the source files of ``modules`` (0 when one cannot be read)."""
-    crc = 0
-    for module in modules:
-        try:
-            crc = zlib.crc32(Path(str(module.__file__)).read_bytes(), crc)
-        except OSError:
-            return 0
-    return crc
-
-
 _SOURCES_DIGEST = _sources_digest(_KERNEL_SOURCES)
 
 
@@ -477,19 +465,6 @@ def _compiled_sources_digest_kernel() -> int:
     """The digest of ``_KERNEL_SOURCES`` when this module's kernels were compiled (numba
     freezes globals at compilation, and the cache keeps the frozen value)."""
     return _SOURCES_DIGEST
-
-
-def _refresh_stale_kernels(
-    current: int, compiled: Callable[[], int], kernels: Sequence[Any]
-) -> bool:
-    """Recompile ``kernels`` (which flushes their cache) when ``compiled()`` differs from
-    the ``current`` digest of the files they call into; True when that happened."""
-    if compiled() == current:
-        return False
-    logger.info("DSP kernel sources changed since numba cached them: recompiling")
-    for kernel in kernels:
-        kernel.recompile()
-    return True
 
 
 # Also the window loops of heartsong.dsp.coherence and heartsong.dsp.resp, which call
