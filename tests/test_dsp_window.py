@@ -290,3 +290,17 @@ def test_many_windows_in_one_call_equal_one_call_each(ppg: bool) -> None:
         assert values == expected and reasons == why
         n_missing += values[1] is None
     assert 0 < n_missing < starts.size  # both measured and refused windows were compared
+
+
+def test_the_sorted_buffer_users_recompile_when_it_changes() -> None:
+    # The four window kernels' modules inline heartsong.dsp.sorted_buffer; numba's cache
+    # would keep an old copy of it after an update, so its digest is compiled in.
+    from heartsong.dsp import artifacts, artifacts_stream, batch, quality, sorted_buffer
+    from heartsong.numba_cache import module_kernels
+
+    for module in (artifacts, artifacts_stream, batch, quality):
+        assert module._compiled_sources_digest_kernel() == module._SOURCES_DIGEST
+        assert module._SOURCES_DIGEST == _sources_digest((sorted_buffer,)) != 0
+        kernels = module_kernels(vars(module))
+        assert module._compiled_sources_digest_kernel in kernels
+        assert sorted_buffer._sorted_insert not in kernels  # imported, not its own

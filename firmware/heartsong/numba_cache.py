@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["refresh_stale_kernels", "sources_digest"]
+__all__ = ["module_kernels", "refresh_stale_kernels", "sources_digest"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +46,15 @@ def refresh_stale_kernels(
     for kernel in kernels:
         kernel.recompile()
     return True
+
+
+def module_kernels(namespace: Mapping[str, object]) -> list[Any]:
+    """The numba kernels defined in the module whose ``globals()`` is ``namespace``
+    (not those it imports): what :func:`refresh_stale_kernels` recompiles when any of its
+    kernels may have inlined a changed callee."""
+    name = namespace["__name__"]
+    return [
+        obj for obj in namespace.values()
+        if hasattr(obj, "recompile")
+        and getattr(getattr(obj, "py_func", None), "__module__", None) == name
+    ]

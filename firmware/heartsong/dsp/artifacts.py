@@ -42,8 +42,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import sorted_buffer
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "ARTIFACT_NAMES",
@@ -88,33 +91,6 @@ def _quantile_sorted(v: FloatArray, q: float) -> float:
     lo = int(pos)  # pos >= 0: truncation is the floor
     hi = min(lo + 1, v.shape[0] - 1)
     return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
-
-
-@njit(cache=True)
-def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
-    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
-    k = m
-    while k > 0 and buf[k - 1] > value:
-        buf[k] = buf[k - 1]
-        k -= 1
-    buf[k] = value
-    return m + 1
-
-
-@njit(cache=True)
-def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
-    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
-    lo = 0
-    hi = m
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    for k in range(lo, m - 1):
-        buf[k] = buf[k + 1]
-    return m - 1
 
 
 @njit(cache=True)
@@ -568,3 +544,17 @@ def correct_beats_lipponen2019(
         n_intervals=n_intervals,
         artifact_pct=pct,
     )
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.sorted_buffer,
+# whose kernels these inline, is frozen into the cache (see heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((sorted_buffer,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the sorted-buffer source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))

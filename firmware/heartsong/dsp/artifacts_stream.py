@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import sorted_buffer
 from heartsong.dsp.artifacts import (
     ALPHA,
     ARTIFACT_NAMES,
@@ -51,8 +52,10 @@ from heartsong.dsp.artifacts import (
     QD_WINDOW,
 )
 from heartsong.dsp.beats import BeatWindow
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "HOLE_FACTOR",
@@ -801,28 +804,6 @@ def _update_kernel(
     return True
 
 
-@njit(cache=True)
-def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
-    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
-    k = m
-    while k > 0 and buf[k - 1] > value:
-        buf[k] = buf[k - 1]
-        k -= 1
-    buf[k] = value
-    return m + 1
-
-
-@njit(cache=True)
-def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
-    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
-    k = 0
-    while buf[k] != value:
-        k += 1
-    for i in range(k, m - 1):
-        buf[i] = buf[i + 1]
-    return m - 1
-
-
 @njit(cache=True, nogil=True)
 def _reject_kernel(
     kf: FloatArray,
@@ -1379,3 +1360,17 @@ class StreamingBeatCorrector:
             self._kf[_K_Q, lo:hi], self._kflag[lo:hi], threshold, pulses
         )
         return q
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.sorted_buffer,
+# whose kernels these inline, is frozen into the cache (see heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((sorted_buffer,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the sorted-buffer source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))

@@ -52,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import sorted_buffer
 from heartsong.dsp.artifacts import ArtifactCorrection, correct_beats_lipponen2019
 from heartsong.dsp.filters import PPG_BAND_HZ, butter_bandpass_sos, sos_filtfilt
 from heartsong.dsp.hrv_freq import (
@@ -63,6 +64,7 @@ from heartsong.dsp.hrv_freq import (
 from heartsong.dsp.peaks import ppg_findpeaks_elgendi, ppg_max_upslope
 from heartsong.dsp.quality import BEAT_QUALITY_MIN, TIMING_IBI, ppg_align_beats
 from heartsong.dsp.resp import ppg_pulse_features
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
 from heartsong.dsp.window import (
     WINDOW_METRIC_NAMES,
     WindowRules,
@@ -71,6 +73,7 @@ from heartsong.dsp.window import (
 )
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "DROP_CORRELATION",
@@ -551,43 +554,16 @@ def _local_median_kernel(
         for i in range(a, b):
             while nxt < b and nxt <= i + half:
                 if not np.isnan(values[nxt]):
-                    m = _insert_sorted(buf, m, values[nxt])
+                    m = _sorted_insert(buf, m, values[nxt])
                 nxt += 1
             gone = i - half - 1
             if gone >= a and not np.isnan(values[gone]):
-                m = _remove_sorted(buf, m, values[gone])
+                m = _sorted_remove(buf, m, values[gone])
             if m >= min_count and m > 0:
                 k = m // 2
                 out[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
         a = b
     return out
-
-
-@njit(cache=True)
-def _insert_sorted(buf: FloatArray, m: int, value: float) -> int:
-    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
-    k = m
-    while k > 0 and buf[k - 1] > value:
-        buf[k] = buf[k - 1]
-        k -= 1
-    buf[k] = value
-    return m + 1
-
-
-@njit(cache=True)
-def _remove_sorted(buf: FloatArray, m: int, value: float) -> int:
-    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
-    lo = 0
-    hi = m
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    for k in range(lo, m - 1):
-        buf[k] = buf[k + 1]
-    return m - 1
 
 
 def _plausible_pulses(
@@ -877,3 +853,17 @@ def _unusable_spans(t: FloatArray, nn: FloatArray, duration_s: float) -> list[li
     if cov_hi[-1] < duration_s:
         spans.append([round(float(cov_hi[-1]), 3), round(duration_s, 3)])
     return spans
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.sorted_buffer,
+# whose kernels these inline, is frozen into the cache (see heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((sorted_buffer,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the sorted-buffer source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))

@@ -46,8 +46,11 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import sorted_buffer
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "BEAT_QUALITY_MIN",
@@ -114,39 +117,6 @@ def _corr(a: FloatArray, b: FloatArray) -> float:
     if saa <= 0.0 or sbb <= 0.0:
         return math.nan
     return sab / math.sqrt(saa * sbb)
-
-
-@njit(cache=True)
-def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
-    """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
-    k = m
-    while k > 0 and buf[k - 1] > value:
-        buf[k] = buf[k - 1]
-        k -= 1
-    buf[k] = value
-    return m + 1
-
-
-@njit(cache=True)
-def _sorted_find(buf: FloatArray, m: int, value: float) -> int:
-    """Index of the first element of the sorted ``buf[:m]`` that is not below ``value``."""
-    lo = 0
-    hi = m
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if buf[mid] < value:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(cache=True)
-def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
-    """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``."""
-    for k in range(_sorted_find(buf, m, value), m - 1):
-        buf[k] = buf[k + 1]
-    return m - 1
 
 
 @njit(cache=True)
@@ -553,3 +523,17 @@ def window_quality(
         return 0.0
     good = float(np.count_nonzero(q >= threshold)) / q.size
     return good * (1.0 - artifact_share)
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.sorted_buffer,
+# whose kernels these inline, is frozen into the cache (see heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((sorted_buffer,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the sorted-buffer source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))
