@@ -140,3 +140,45 @@ def test_reference_checks_back_the_explanations_of_the_misses(rows: Rows) -> Non
     assert bidmc.extra["gap_corr"] < 0.5 < 0.95 < bidmc.extra["usable_corr"]
     assert bidmc.extra["gap_nk_matched"] <= 0.2 * bidmc.extra["gap_r_peaks"]
     assert "gap_r_peaks" not in nk.extra  # no unusable stretch inside that record
+
+
+def test_records_not_in_shared_are_found_by_their_columns(tmp_path: Path) -> None:
+    """Any folder under ppg_reference with an ECG and a PPG column is scored, whatever
+    its name; one that cannot be read is listed with the reader's reason, not dropped."""
+    tool = load_tool()
+    ref = tmp_path / "ppg_reference"
+    t = np.arange(0.0, 20.0, 1 / 125)
+    (ref / "bidmc_07").mkdir(parents=True)
+    with (ref / "bidmc_07" / "bidmc_07_Signals.csv").open("w") as fh:
+        fh.write("Time [s], RESP, PLETH, V, AVR, II\n")
+        fh.writelines(f"{x:.3f},0,{math.sin(x):.4f},0,0,{math.cos(x):.4f}\n" for x in t)
+    (ref / "rest_ecg").mkdir()
+    with (ref / "rest_ecg" / "session_250hz.csv").open("w") as fh:
+        fh.write("ecg,ppg\n")
+        fh.writelines(f"{math.cos(x):.4f},{math.sin(x):.4f}\n" for x in t)
+    (ref / "no_rate").mkdir()
+    (ref / "no_rate" / "a.csv").write_text("ECG,BVP\n" + "0,1\n1,0\n" * 50)
+    (ref / "notes").mkdir()
+    (ref / "notes" / "rr.csv").write_text("rr_ms\n800\n")
+    found, skipped = tool.ecg_sources(ref)
+    by = {s.name: s for s in found}
+    assert sorted(by) == ["bidmc_07", "rest_ecg"]
+    assert by["bidmc_07"].ecg_col == "II" and by["bidmc_07"].ppg_col == "PLETH"
+    assert by["bidmc_07"].fs_hz == pytest.approx(125.0)
+    assert by["bidmc_07"].hs_args == ("--column", "PLETH")
+    assert by["rest_ecg"].fs_hz == 250.0 and by["rest_ecg"].hs_args[-2:] == ("--fs", "250")
+    assert [name for name, _ in skipped] == ["no_rate"]
+    assert "--fs" in skipped[0][1]
+    assert tool.f1_target("neurokit_resting_5min") == 0.995
+    assert tool.f1_target("bidmc_07") == tool.f1_target("bidmc_01") == 0.99
+
+
+def test_pulses_beyond_the_references_reach_are_not_scored() -> None:
+    """A pulse before the ECG detector's first R-peak (its filters cannot see a beat cut
+    by the record's start) has no reference to match; R-peaks keep their own rule."""
+    tool = load_tool()
+    ref = np.array([0.8, 1.6, 2.4, 3.2])
+    det = np.array([0.1, 0.9, 1.7, 2.5, 3.3, 3.95])
+    keep_r, keep_d = tool.scored_spans(ref, det, 0.1, 4.0)
+    assert keep_r.tolist() == [True, True, True, True]
+    assert keep_d.tolist() == [False, True, True, True, True, False]
