@@ -14,7 +14,8 @@ References
   from its name (``..._100hz.csv``) given to ``analyze`` as ``--fs``. A record found but
   unreadable is listed as not scored, with the reader's reason. The shared ones are
   ``neurokit_resting_5min`` and ``bidmc_01``; the beat F1 target is 99.5 % for the first
-  and 99 % for every other. R-peaks from NeuroKit2's ``ecg_peaks``. Beat matching uses the peaks after NeuroKit2's own artefact correction
+  and 99 % for every other. R-peaks from NeuroKit2's ``ecg_peaks``. Beat matching uses
+  the peaks after NeuroKit2's own artefact correction
   (so an ECG noise burst or a missed R-peak does not count against the PPG), and accepts
   a pulse at the nearest raw R-peak too: the correction moves a premature beat, and
   often the normal beats after it, to times where no beat happened. A beat that
