@@ -92,3 +92,16 @@ def test_processed_labels_match_the_task_tags_of_a_participant() -> None:
     # Every label change lies within 2 s of a button press at a task boundary.
     assert len(changes) == 6
     assert all(min(abs(c - tg) for tg in tags) <= 2.0 for c in changes)
+
+
+def test_a_participant_with_a_plain_bvp_file_is_found(tmp_path: Path) -> None:
+    """New participants may come as the E4 writes them (``BVP.csv``, not gzipped)."""
+    data = load_tool("stress_data")
+    folder = tmp_path / "Raw_data" / "S41"
+    folder.mkdir(parents=True)
+    assert data.bvp_path(tmp_path, 41).name == "BVP.csv.gz"  # neither: named in the warning
+    (folder / "BVP.csv").write_text("1500000000.0\n64.0\n0.5\n")
+    assert data.bvp_path(tmp_path, 41) == folder / "BVP.csv"
+    assert data.e4_start(data.bvp_path(tmp_path, 41)) == 1500000000.0
+    (folder / "BVP.csv.gz").write_bytes(b"")
+    assert data.bvp_path(tmp_path, 41).name == "BVP.csv.gz"

@@ -2,9 +2,10 @@
 
 Used by ``tools/train_stress_model.py`` and the stress tests. Stress-Predict (Iqbal et al.
 2022, Sensors 22(21):8135; MIT licence) holds, per participant, the Empatica E4's raw
-64 Hz wrist BVP (``Raw_data/Sxx/BVP.csv.gz``: line 1 its start as Unix time, line 2 the
-rate) and, in ``Processed_data/Improved_All_Combined_hr_rsp_binary.csv``, one label per
-second (Unix time; 1 during the Stroop, interview and hyperventilation tasks, 0 at rest).
+64 Hz wrist BVP (``Raw_data/Sxx/BVP.csv.gz``, or ``BVP.csv`` as the E4 writes it: line 1
+its start as Unix time, line 2 the rate) and, in
+``Processed_data/Improved_All_Combined_hr_rsp_binary.csv``, one label per second (Unix
+time; 1 during the Stroop, interview and hyperventilation tasks, 0 at rest).
 
 Alignment: the label of Unix second ``u`` covers ``[u - start, u - start + 1)`` seconds of
 the BVP recording whose line 1 says ``start``. (Checked on the shared participants: the
@@ -102,8 +103,13 @@ def read_labels(data_dir: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def bvp_path(data_dir: Path, pid: int) -> Path:
-    """The participant's raw BVP file."""
-    return data_dir / "Raw_data" / f"S{pid:02d}" / "BVP.csv.gz"
+    """The participant's raw BVP file: ``BVP.csv.gz``, or ``BVP.csv`` as the E4 writes
+    it (the gzip one if neither exists, for the message)."""
+    folder = data_dir / "Raw_data" / f"S{pid:02d}"
+    plain = folder / "BVP.csv"
+    return plain if plain.exists() and not (folder / "BVP.csv.gz").exists() else (
+        folder / "BVP.csv.gz"
+    )
 
 
 def e4_start(path: Path) -> float:
@@ -156,7 +162,7 @@ def load_dataset(data_dir: Path) -> list[Participant]:
     out = []
     for pid in sorted(labels):
         if not bvp_path(data_dir, pid).exists():
-            logger.warning("S%02d: labelled but no BVP.csv.gz; left out", pid)
+            logger.warning("S%02d: labelled but no BVP.csv(.gz); left out", pid)
             continue
         t_unix, lab = labels[pid]
         out.append(load_participant(data_dir, pid, t_unix, lab))
