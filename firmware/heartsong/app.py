@@ -60,6 +60,8 @@ class Status:
     mode: str
     last_reason: str
     underruns: int
+    #: Seconds since ``last_reason`` was given (None before the first).
+    last_reason_age_s: float | None = None
 
 
 def settings_from_config(cfg: Config) -> PolicySettings:
@@ -153,6 +155,7 @@ class Appliance:
         self.targets: SoundTargets | None = None
         self.tempo_bpm: float | None = None
         self.last_reason = ""
+        self._last_reason_s: float | None = None
         self.events: deque[Event] = deque(maxlen=HISTORY_LEN)
         self.metrics_history: deque[Metrics] = deque(maxlen=HISTORY_LEN)
         self.rejected_blocks = 0
@@ -261,6 +264,7 @@ class Appliance:
         status = Status(
             metrics, self.targets_or_default, self.mode, self.last_reason,
             self.engine.underruns,
+            None if self._last_reason_s is None else now - self._last_reason_s,
         )
         if self.on_status is not None:
             self.on_status(status)
@@ -319,6 +323,7 @@ class Appliance:
         described = {a.message: a for a in decision.adaptations}
         for reason in decision.reasons:
             self.last_reason = reason
+            self._last_reason_s = self.clock.monotonic()
             a = described.get(reason)
             if a is None:
                 self._emit("adaptation", reason)

@@ -17,7 +17,8 @@ def format_status(status: Status) -> str:
     """Render ``status`` as one line, e.g.
     ``22:41:05 HR 63.2 bpm | RMSSD 41 ms | stress unknown | ocean -18 dB | pacer 6.0/min |
     wind_down | ppg q0.98 | breath rate 7.5 -> 7.0 /min: breathing followed for 30 s``
-    (the last part: the therapy's latest change and why).
+    (the last part: the therapy's latest change and why, with its age once it is a
+    minute old or more, e.g. ``(4 min ago)``).
     """
     m = status.metrics
     t = status.targets
@@ -27,6 +28,9 @@ def format_status(status: Status) -> str:
     stress = m.stress_state if m.p_stress is None else f"{m.stress_state} ({m.p_stress:.2f})"
     quality = "" if m.signal_quality is None else f" q{m.signal_quality:.2f}"
     why = f" | {status.last_reason}" if status.last_reason else ""
+    age = status.last_reason_age_s
+    if why and age is not None and age >= 60.0:
+        why += f" ({age / 60.0:.0f} min ago)"
     return (
         f"{clock} HR {_num(m.hr_bpm, '.1f', 'bpm')} | RMSSD {_num(m.rmssd_ms, '.0f', 'ms')} | "
         f"stress {stress} | {sound} | {pacer} | {status.mode} | {m.source}{quality}{why}"
