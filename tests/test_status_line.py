@@ -1,5 +1,5 @@
 """The one-line status of ``heartsong demo``/``run``: what it shows, and the age of the
-therapy's latest reason once that reason is old."""
+therapy's latest reason when it came from an earlier update."""
 
 from __future__ import annotations
 
@@ -18,12 +18,17 @@ def _status(reason: str, age_s: float | None) -> Status:
 
 
 def test_status_line_shows_metrics_sound_pacer_and_the_latest_reason() -> None:
-    line = format_status(_status("breath rate 7.5 -> 7.0 /min: breathing followed", 12.0))
+    line = format_status(_status("breath rate 7.5 -> 7.0 /min: breathing followed", 0.0))
     for part in ("HR 63.2 bpm", "RMSSD 41 ms", "stress calm (0.21)", "ocean -18 dB",
                  "pacer 6.0/min", "wind_down", "ppg q0.98",
                  "| breath rate 7.5 -> 7.0 /min: breathing followed"):
         assert part in line
-    assert "ago" not in line  # a fresh reason needs no age
+    assert "ago" not in line  # a reason from this update needs no age
+
+
+def test_a_reason_from_an_earlier_update_says_how_old_it_is() -> None:
+    line = format_status(_status("stress response holds: no stress estimate", 35.0))
+    assert line.endswith("| stress response holds: no stress estimate (35 s ago)")
 
 
 def test_an_old_reason_says_how_old_it_is() -> None:

@@ -17,8 +17,8 @@ def format_status(status: Status) -> str:
     """Render ``status`` as one line, e.g.
     ``22:41:05 HR 63.2 bpm | RMSSD 41 ms | stress unknown | ocean -18 dB | pacer 6.0/min |
     wind_down | ppg q0.98 | breath rate 7.5 -> 7.0 /min: breathing followed for 30 s``
-    (the last part: the therapy's latest change and why, with its age once it is a
-    minute old or more, e.g. ``(4 min ago)``).
+    (the last part: the therapy's latest change and why, with its age when it came
+    from an earlier update, e.g. ``(35 s ago)`` or ``(4 min ago)``).
     """
     m = status.metrics
     t = status.targets
@@ -29,8 +29,8 @@ def format_status(status: Status) -> str:
     quality = "" if m.signal_quality is None else f" q{m.signal_quality:.2f}"
     why = f" | {status.last_reason}" if status.last_reason else ""
     age = status.last_reason_age_s
-    if why and age is not None and age >= 60.0:
-        why += f" ({age / 60.0:.0f} min ago)"
+    if why and age is not None and age >= 1.0:  # not from this update: say how old
+        why += f" ({age:.0f} s ago)" if age < 60.0 else f" ({age / 60.0:.0f} min ago)"
     return (
         f"{clock} HR {_num(m.hr_bpm, '.1f', 'bpm')} | RMSSD {_num(m.rmssd_ms, '.0f', 'ms')} | "
         f"stress {stress} | {sound} | {pacer} | {status.mode} | {m.source}{quality}{why}"
