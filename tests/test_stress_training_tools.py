@@ -105,3 +105,14 @@ def test_a_participant_with_a_plain_bvp_file_is_found(tmp_path: Path) -> None:
     assert data.e4_start(data.bvp_path(tmp_path, 41)) == 1500000000.0
     (folder / "BVP.csv.gz").write_bytes(b"")
     assert data.bvp_path(tmp_path, 41).name == "BVP.csv.gz"
+
+
+def test_bench_measures_the_shipped_model_for_the_card() -> None:
+    """The card's inference figure comes from bench_stress.measure (the training run
+    calls it on the model it wrote)."""
+    bench = load_tool("bench_stress")
+    r = bench.measure(REPO / "models", n=300, repeats=1)
+    assert r["inputs"] >= 1 and str(r["model_version"]).startswith("stress-")
+    for key in ("model_us", "features_model_us", "estimator_us"):
+        assert 0.0 < float(r[key]) < 1e5
+    assert float(r["model_us"]) <= float(r["features_model_us"]) * 1.5

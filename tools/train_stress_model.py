@@ -48,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_stress import measure
 from heartsong.stress.baseline import Baseline, baseline_from_windows
 from heartsong.stress.features import (
     FEATURE_CLIP,
@@ -495,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         "phase_medians": phase_medians(table, pids),
         "evidence": label_evidence(people, table, args.data),
         "history": HISTORY.as_dict(),
+        # Timing on the machine that trained, as tools/bench_stress.py measures it.
+        "timing": measure(args.out, n=5000, repeats=3, seed=args.seed),
     }
     write_card(args.out / CARD_FILE, report)
     r = results[best.name]
