@@ -115,4 +115,3 @@ def test_bench_measures_the_shipped_model_for_the_card() -> None:
     assert r["inputs"] >= 1 and str(r["model_version"]).startswith("stress-")
     for key in ("model_us", "features_model_us", "estimator_us"):
         assert 0.0 < float(r[key]) < 1e5
-    assert float(r["model_us"]) <= float(r["features_model_us"]) * 1.5
