@@ -152,3 +152,18 @@ def test_the_stress_response_uses_the_models_own_thresholds() -> None:
     th = app.estimator.model.spec.thresholds
     cfg = app.therapy.stress_cfg
     assert (cfg.enter_stressed, cfg.leave_stressed) == (th.stressed_enter, th.stressed_exit)
+
+
+def test_the_stress_response_counts_the_models_smoothing_in_its_delay() -> None:
+    # p_stress arrives smoothed by the model (tau 30 s); smoothing it again by the full
+    # [therapy] stress_tau_s would make the sound answer after about twice the delay.
+    app = _demo()
+    from heartsong.stress.estimator import ModelEstimator
+    from heartsong.wiring import make_therapy
+
+    assert isinstance(app.estimator, ModelEstimator)
+    model_tau = app.estimator.model.spec.tau_s
+    configured = app.cfg.therapy.stress_tau_s
+    assert app.therapy.stress_cfg.tau_s == max(1.0, configured - model_tau)
+    # Without a model in front (the simulations feed p_stress directly) it is all its own.
+    assert make_therapy(app.cfg, None).stress_cfg.tau_s == configured

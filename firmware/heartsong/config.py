@@ -432,7 +432,8 @@ class TherapyConfig:
         default=30.0,
         metadata=setting(
             Number(5, 300, "s"),
-            "Time constant of the sound's response to stress, s (larger = calmer changes).",
+            "Time constant of the sound's response to stress, s (larger = calmer changes); "
+            "it includes the stress model's own smoothing.",
         ),
     )
     masking_soundscape: str = field(

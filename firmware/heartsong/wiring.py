@@ -142,7 +142,8 @@ def make_therapy(
     reboots: the resonance breathing rate in ``baseline.json``, which soundscapes calm
     them in ``soundscape_preferences.json`` (both part of the person's data: exported and
     deleted with it). ``seed`` fixes the learner's random choices (the demo's). The
-    stress response's stressed state uses the thresholds of ``estimator``'s model.
+    stress response's stressed state uses the thresholds of ``estimator``'s model, and
+    its smoothing counts the model's own (``[therapy] stress_tau_s`` is the whole delay).
     """
     t = cfg.therapy
     store = None if state_dir is None else ResonanceStore(Path(state_dir) / RESONANCE_FILE)
@@ -158,12 +159,14 @@ def make_therapy(
         update_s=cfg.dsp.update_s,
     )
     levels = None
+    upstream_tau_s = 0.0
     if isinstance(estimator, ModelEstimator):
         th = estimator.model.spec.thresholds
         levels = (th.stressed_enter, th.stressed_exit)
+        upstream_tau_s = estimator.model.spec.tau_s
     return TherapyController(
         settings_from_config(cfg), tuning_from_config(t), store=store, learner=learner,
-        stress_levels=levels,
+        stress_levels=levels, upstream_tau_s=upstream_tau_s,
     )
 
 

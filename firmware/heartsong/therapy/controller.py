@@ -126,6 +126,12 @@ class TherapyController:
         and leaves its stressed state. They belong to the stress model's calibration
         (its ``stressed_enter``/``stressed_exit`` thresholds: a model whose decision
         threshold is 0.33 rarely says 0.65); None keeps the stress response's defaults.
+    upstream_tau_s:
+        Time constant (s) with which the ``p_stress`` given to :meth:`step` is already
+        smoothed (the stress model's own smoother). The stress response's filter makes up
+        the rest of ``tuning.stress_tau_s`` (at least 1 s), so the sound follows stress
+        with about the configured delay, not that delay plus the model's (two first-order
+        filters in a row delay by the sum of their time constants).
     """
 
     def __init__(
@@ -138,6 +144,7 @@ class TherapyController:
         sleep_cfg: SleepConfig | None = None,
         learner: SoundscapeLearner | None = None,
         stress_levels: tuple[float, float] | None = None,
+        upstream_tau_s: float = 0.0,
     ) -> None:
         self.tuning = tuning or TherapyTuning()
         t = self.tuning
@@ -165,7 +172,7 @@ class TherapyController:
         if stress_levels is not None:
             levels = {"enter_stressed": stress_levels[0], "leave_stressed": stress_levels[1]}
         self.stress_cfg = StressResponseConfig(
-            tau_s=t.stress_tau_s,
+            tau_s=max(1.0, t.stress_tau_s - max(upstream_tau_s, 0.0)),
             switch_interval_s=t.switch_interval_s,
             masking_soundscape=t.masking_soundscape or None,
             quality_min=t.quality_min,
