@@ -482,20 +482,19 @@ def ecg_sources(ref: Path) -> tuple[list[EcgSource], list[tuple[str, str]]]:
             if ecg_col is None or ppg_col is None:
                 continue
             name = folder.name if len(csvs) == 1 else f"{folder.name}/{path.stem}"
-            rate = re.search(r"(\d+(?:\.\d+)?)\s*hz", path.stem, re.IGNORECASE)
-            args: tuple[str, ...] = ("--column", ppg_col)
-            try:
-                rec = read_recording(path, column=ppg_col)
-            except ValueError as exc:
-                if rate is None:
-                    skipped.append((name, f"not scored: {exc}"))
-                    continue
-                args += ("--fs", rate.group(1))
+            m = re.search(r"(\d+(?:\.\d+)?)\s*hz", path.stem, re.IGNORECASE)
+            rate = float(m.group(1)) if m else None
+            why = ""
+            for fs_hz in [None] if rate is None else [None, rate]:  # a time column first
                 try:
-                    rec = read_recording(path, column=ppg_col, fs_hz=float(rate.group(1)))
-                except ValueError as exc2:
-                    skipped.append((name, f"not scored: {exc2}"))
-                    continue
+                    rec = read_recording(path, column=ppg_col, fs_hz=fs_hz)
+                    break
+                except ValueError as exc:
+                    why = f"not scored: {exc}"
+            else:
+                skipped.append((name, why))
+                continue
+            args = ("--column", ppg_col) + (() if fs_hz is None else ("--fs", f"{fs_hz:g}"))
             if rec.fs_hz is not None:
                 fs = float(rec.fs_hz)
             else:
@@ -808,14 +807,17 @@ def pat_jitter(ref: np.ndarray, beats: np.ndarray, lag: float) -> tuple[float, i
     return 1000.0 * mad / math.sqrt(2.0), int(np.count_nonzero(np.abs(off) > TOL_S)), off.size
 
 
-def fiducial_comparison(data: Path) -> dict[str, dict[str, tuple[float, int, int]]]:
+def fiducial_comparison(
+    data: Path, sources: list[EcgSource] | None = None
+) -> dict[str, dict[str, tuple[float, int, int]]]:
     """Jitter per fiducial (rows) per record (columns; the Welltory ones pooled as the
-    median jitter and the summed counts)."""
+    median jitter and the summed counts). ``sources``: the ECG records, if already found
+    (:func:`ecg_sources`)."""
     import pandas as pd
 
     ref_dir = data / "ppg_reference"
     out: dict[str, dict[str, tuple[float, int, int]]] = {n: {} for n in FIDUCIAL_NAMES}
-    for src in ecg_sources(ref_dir)[0]:
+    for src in ecg_sources(ref_dir)[0] if sources is None else sources:
         frame = pd.read_csv(src.path)
         frame.columns = [c.strip() for c in frame.columns]
         ref = ecg_references(frame[src.ecg_col].to_numpy(float), src.fs_hz)[0]
@@ -1081,17 +1083,20 @@ def _yes(ok: bool) -> str:
     return "yes" if ok else "**no**"
 
 
-def validate(data: Path) -> tuple[list[Row], list[Row]]:
+def validate(
+    data: Path, found: tuple[list[EcgSource], list[tuple[str, str]]] | None = None
+) -> tuple[list[Row], list[Row]]:
     """Score every recording under ``<data>/ppg_reference``; return (ECG record rows,
     Welltory rows). Records found but not scorable come back as heartsong rows with a
-    note (and no NeuroKit2 row), so a reader sees what was left out and why.
+    note (and no NeuroKit2 row), so a reader sees what was left out and why. ``found``:
+    :func:`ecg_sources`' result, if already taken.
 
     Rows of scored records come in pairs: heartsong, then NeuroKit2 on the same recording.
     """
     ref = data / "ppg_reference"
     ecg_rows: list[Row] = []
     well_rows: list[Row] = []
-    sources, skipped = ecg_sources(ref)
+    sources, skipped = ecg_sources(ref) if found is None else found
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for src in sources:
@@ -1114,8 +1119,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"validate_hrv: no ppg_reference folder under {args.data}", file=sys.stderr)
         return 2
     start = time.perf_counter()
-    ecg_rows, well_rows = validate(args.data)
-    fiducials = fiducial_comparison(args.data)
+    found = ecg_sources(ref)  # each record's PPG is read once to find it
+    ecg_rows, well_rows = validate(args.data, found)
+    fiducials = fiducial_comparison(args.data, found[0])
     seconds = time.perf_counter() - start
     cmd = "python tools/validate_hrv.py" + ("" if args.data == DEFAULT_DATA else " --data DIR")
     text = render(ecg_rows, well_rows, cmd, seconds, fiducials)
