@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from heartsong.audio.kernels import SOURCE_RMS, _xorshift_uniform
+from heartsong.audio.kernels import SOURCE_RMS, _uniform01
 from heartsong.audio.tonal import PAD_TABLE, SINE_TABLE, _smoothstep, _table_read
 
 __all__ = [
@@ -158,12 +158,6 @@ _GAIN = SOURCE_RMS / (_SINE_RMS * math.sqrt(PAD_VOICES * _PAD_AMP**2 + 0.125 * _
 def density_of(intensity: float) -> float:
     """Probability that a free beat starts a melody note at ``intensity`` 0..1."""
     return 0.2 + 0.5 * min(1.0, max(0.0, intensity))
-
-
-@njit(cache=True)
-def _uniform01(rng: U64Array) -> float:
-    """A uniform on [0, 1) from the xorshift state."""
-    return 0.5 * (_xorshift_uniform(rng) + 1.0)
 
 
 @njit(cache=True)

@@ -171,6 +171,12 @@ def _xorshift_uniform(rng: U64Array) -> float:
 
 
 @njit(cache=True)
+def _uniform01(rng: U64Array) -> float:
+    """A uniform draw on [0, 1) from the xorshift64* state ``rng[0]``."""
+    return 0.5 * (_xorshift_uniform(rng) + 1.0)
+
+
+@njit(cache=True)
 def _white_noise(out: npt.NDArray[np.float64], rng: U64Array) -> None:
     """Fill ``out`` (frames, 2) with independent uniform white noise per channel.
 

@@ -46,6 +46,7 @@ from heartsong.audio.kernels import (
     PINK_STATE,
     _pink_step,
     _svf_bandpass,
+    _uniform01,
     _xorshift_uniform,
     svf_coefficients,
 )
@@ -173,12 +174,6 @@ CRICKETS_STATE: Final = 2 * _CK
 # Peak gain of a pulse: a chirp sounds at about SOURCE_RMS; with the silences between
 # chirps the texture's RMS is about a quarter of it (crest factor about 10).
 _CRICKET_GAIN = 0.55
-
-
-@njit(cache=True)
-def _uniform01(rng: U64Array) -> float:
-    """A uniform draw on [0, 1) from the xorshift64* state ``rng[0]``."""
-    return 0.5 * (_xorshift_uniform(rng) + 1.0)
 
 
 # ============================================================================= ocean
