@@ -46,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +131,6 @@ class Night:
     calm: float
     learnt: int = 0
     explanation: str = ""
-    soundscapes: list[str] = field(default_factory=list)
 
 
 def run_night(
@@ -163,11 +162,9 @@ def run_night(
     hr_n = rm_n = 0.0
     k_noise = math.exp(-UPDATE_S / NOISE_TAU_S)
     drop = 0.0
-    played: list[str] = []
     for k in range(n):
         t = (k + 1) * UPDATE_S
         playing = targets.soundscape if targets.playing else ""
-        played.append(playing)
         rate = 1.0 / (60.0 * person.natural_tau_min)
         rate += person.effects.get(playing, 0.0) / (60.0 * SOUND_TAU_MIN)
         a = person.floor + (a - person.floor) * math.exp(-rate * UPDATE_S)
@@ -192,7 +189,7 @@ def run_night(
     ctl.close()
     learnt = len(learner.model.responses) if learner is not None else 0
     why = ctl.soundscape_reason
-    return Night(arm, person.index, night, chosen, drop, learnt, why, played)
+    return Night(arm, person.index, night, chosen, drop, learnt, why)
 
 
 def run_person(person: Listener, nights: int, minutes: float, seed: int, fixed: str,
@@ -287,13 +284,13 @@ def best_share_curve(folks: list[Listener], results: list[Night], nights: int) -
     ]
 
 
-def plot(folks: list[Listener], results: list[Night], nights: int, path: Path) -> None:
-    """Share of best choices per night and cumulative regret, as a PNG."""
+def plot(share: list[float], results: list[Night], nights: int, path: Path) -> None:
+    """Share of best choices per night (``Summary.best_share_by_night``) and cumulative
+    regret, as a PNG."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(10, 4))
     ax1, ax2 = fig.subplots(1, 2)
-    share = best_share_curve(folks, results, nights)
     x = list(range(1, nights + 1))
     ax1.plot(x, [100 * s for s in share], marker="o", ms=3)
     ax1.axvline(AFTER_NIGHT + 0.5, color="grey", ls=":")
@@ -383,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     s = summarise(folks, results, args.nights)
     secs = time.monotonic() - t0
     args.out.mkdir(parents=True, exist_ok=True)
-    plot(folks, results, args.nights, args.out / "personalisation.png")
+    plot(s.best_share_by_night, results, args.nights, args.out / "personalisation.png")
     cmd = "python tools/simulate_personalisation.py " + " ".join(
         f"--{k} {v}" for k, v in (("people", args.people), ("nights", args.nights),
                                   ("minutes", args.minutes), ("seed", args.seed))

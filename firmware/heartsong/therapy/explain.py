@@ -36,7 +36,6 @@ LABELS: dict[str, str] = {
     "playing": "sound",
     "mode": "mode",
     "resonance_bpm": "resonance rate",
-    "learnt": "learnt",
 }
 
 

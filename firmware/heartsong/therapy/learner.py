@@ -25,11 +25,10 @@ from pathlib import Path
 
 from heartsong.errors import InputDataError
 from heartsong.events import Metrics
-from heartsong.therapy.explain import hr_effect, preference_message
+from heartsong.therapy.explain import preference_message
 from heartsong.therapy.preference import (
     PREFERENCES_FILE,
     ArmPosterior,
-    Choice,
     ChoiceRecord,
     PreferenceConfig,
     PreferenceModel,
@@ -155,7 +154,6 @@ class SoundscapeLearner:
         self._rng = random.Random(seed)
         self._recorder: ResponseRecorder | None = None
         self._context = ""
-        self.last_choice: Choice | None = None
         self.last_explanation = ""
 
     def __repr__(self) -> str:
@@ -164,17 +162,11 @@ class SoundscapeLearner:
             f"{len(self.model.responses)} responses, store={self.store!r})"
         )
 
-    @property
-    def recording(self) -> str | None:
-        """The soundscape whose episode is being measured (None: none)."""
-        return None if self._recorder is None else self._recorder.soundscape
-
     def choose(self, mode: str, wall_s: float) -> tuple[str, str]:
         """The soundscape for a session starting now in ``mode``, and the explanation."""
         ctx = context_of(mode, wall_s)
         c = choose(self.model, self.candidates, ctx, wall_s, self.cfg, self._rng)
         self.model = self.model.with_choice(ChoiceRecord(wall_s, ctx, c.soundscape, c.kind))
-        self.last_choice = c
         self.last_explanation = preference_message(c.soundscape, c.kind, c.why, c.posteriors)
         return c.soundscape, self.last_explanation
 
@@ -183,18 +175,6 @@ class SoundscapeLearner:
         return posteriors(
             self.model, self.candidates, context_of(mode, wall_s), wall_s, self.cfg
         )
-
-    def summary(self, mode: str, wall_s: float) -> list[str]:
-        """One line per measured soundscape, best first: effect, nights, calm score."""
-        lines = []
-        for p in sorted(self.posteriors(mode, wall_s), key=lambda p: -p.mean):
-            if p.d_hr_bpm is None:
-                continue
-            lines.append(
-                f"{p.soundscape}: {hr_effect(p.d_hr_bpm)} over {p.nights} night(s) "
-                f"(calm score {p.mean:+.2f} +- {p.sd:.2f})"
-            )
-        return lines
 
     def episode_start(self, soundscape: str, now_s: float, wall_s: float, session_s: float,
                       mode: str) -> None:
