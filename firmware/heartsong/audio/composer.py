@@ -52,8 +52,9 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.audio.harmony import PENTATONIC_SCALE
 from heartsong.audio.kernels import SOURCE_RMS, _uniform01
-from heartsong.audio.tonal import PAD_TABLE, SINE_TABLE, _smoothstep, _table_read
+from heartsong.audio.tonal import _PAD_TABLE_RMS, PAD_TABLE, SINE_TABLE, _smoothstep, _table_read
 
 __all__ = [
     "ATTACK_S",
@@ -76,7 +77,7 @@ U64Array = npt.NDArray[np.uint64]
 #: The root of the composition at key 1 in Hz (C3).
 COMPOSER_ROOT_HZ: Final = 130.81
 #: The major pentatonic scale in just intonation, ratios to the key.
-SCALE: Final = np.array([1.0, 9.0 / 8.0, 5.0 / 4.0, 3.0 / 2.0, 5.0 / 3.0])
+SCALE: Final = np.array([float(r) for r in PENTATONIC_SCALE])
 #: Chords as three scale degrees (0 = key note): I, ii(sus), iii(sus), V(sus), vi, Isus2,
 #: ii(add4), I/E (first-inversion colour), vi(sus).
 CHORDS: Final = np.array(
@@ -146,7 +147,6 @@ _MV = 7  # decay time constant, velocity
 COMPOSER_STATE: Final = _MEL0 + 2 * _MV
 
 _SINE_RMS = math.sqrt(0.5)
-_PAD_TABLE_RMS = float(np.sqrt(np.mean(PAD_TABLE[:-1] ** 2)))
 # Pad: three incoherent voices at 0.4 (the melody leads); melody: one voice at 1,
 # sounding about half the time at a mean envelope near 0.5.
 _PAD_AMP = 0.4
@@ -429,7 +429,7 @@ def _composer(
                 else:
                     env = st[s + 4] + (1.0 - st[s + 4]) * _smoothstep(att)
                 st[s + 3] = att
-            else:
+            elif env > 0.0:  # a silent slot (most of the time, one of the two) stays 0
                 env *= math.exp(-inv_fs / max(st[s + 5], 0.05))
                 if env < 1e-5:
                     env = 0.0

@@ -27,7 +27,6 @@ Ramps (why nothing ever clicks)
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping
 from typing import Final
@@ -36,6 +35,15 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.audio import (
+    composer,
+    harmony,
+    kernels,
+    params,
+    soundscape_model,
+    textures,
+    tonal,
+)
 from heartsong.audio.composer import COMPOSER_STATE, _composer
 from heartsong.audio.harmony import INTONATIONS
 from heartsong.audio.kernels import (
@@ -92,7 +100,7 @@ from heartsong.audio.tonal import (
     _pad_reset,
     _pulse,
 )
-from heartsong.numba_cache import refresh_stale_kernels, sources_digest
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = ["N_CFG", "N_CTL", "N_SOURCES", "PT_COLS", "STATE_WIDTH", "preset_table"]
 
@@ -594,11 +602,7 @@ def preset_table(presets: Mapping[str, Soundscape]) -> F64Array:
 # numba's cache watches a kernel's own file only, and these kernels inline the synthesis
 # kernels of the modules below: a digest of those files is frozen into the cache, and a
 # change there recompiles the mixer (see :mod:`heartsong.numba_cache`).
-_KERNEL_SOURCES: Final = tuple(
-    importlib.import_module(f"heartsong.audio.{name}")
-    for name in ("composer", "harmony", "kernels", "params", "soundscape_model", "textures",
-                 "tonal")
-)
+_KERNEL_SOURCES: Final = (composer, harmony, kernels, params, soundscape_model, textures, tonal)
 _SOURCES_DIGEST: Final = sources_digest(_KERNEL_SOURCES)
 
 
@@ -608,11 +612,4 @@ def _compiled_sources_digest_kernel() -> int:
     return _SOURCES_DIGEST
 
 
-refresh_stale_kernels(
-    _SOURCES_DIGEST,
-    _compiled_sources_digest_kernel,
-    (
-        _cutoff_hz, _target_gain, _swell_depth, _pitch_targets, _jump_to_targets,
-        _sleep_gain, _render_source, _render_block, _render, _compiled_sources_digest_kernel,
-    ),
-)
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))
