@@ -50,6 +50,7 @@ from heartsong.errors import ConfigError, InputDataError
 from heartsong.events import Mode
 
 __all__ = [
+    "DEFAULT_LEARN_CANDIDATES",
     "DEFAULT_PATH",
     "RENAMED",
     "AudioConfig",
@@ -349,6 +350,13 @@ class AudioConfig:
     )
 
 
+#: The soundscapes the learner chooses among by default (the calm presets; the masking
+#: and beat presets are left to the stress response and the user).
+DEFAULT_LEARN_CANDIDATES: tuple[str, ...] = (
+    "rain", "ocean", "forest_night", "mountain_stream", "warm_drone", "evolving_garden",
+)
+
+
 @dataclass(frozen=True)
 class TherapyConfig:
     """What the device tries to do for the listener."""
@@ -479,7 +487,7 @@ class TherapyConfig:
         ),
     )
     learn_candidates: str = field(
-        default="rain, ocean, forest_night, mountain_stream, warm_drone, evolving_garden",
+        default=", ".join(DEFAULT_LEARN_CANDIDATES),
         metadata=setting(
             Pattern(
                 r"^[a-z_0-9]+(\s*,\s*[a-z_0-9]+)*$",

@@ -16,7 +16,7 @@ from heartsong.audio.engine import AudioEngine
 from heartsong.audio.sinks import NullSink, PyAudioSink, Sink, WavSink
 from heartsong.audio.soundscapes import PRESETS
 from heartsong.clock import Clock, RealClock, ScaledClock
-from heartsong.config import Config, learn_candidates
+from heartsong.config import Config
 from heartsong.controls.controller import make_controls
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
@@ -32,7 +32,7 @@ from heartsong.store.recorder import SessionRecorder
 from heartsong.store.writer import StoreWriter
 from heartsong.stress.estimator import ModelEstimator, StressEstimator, make_stress_estimator
 from heartsong.therapy.controller import TherapyController
-from heartsong.therapy.learner import LearnSettings, make_learner
+from heartsong.therapy.learner import learn_settings_from_config, make_learner
 from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE_FILE
 from heartsong.therapy.resonance import ResonanceStore
 from heartsong.therapy.settings import tuning_from_config
@@ -148,12 +148,7 @@ def make_therapy(
     t = cfg.therapy
     store = None if state_dir is None else ResonanceStore(Path(state_dir) / RESONANCE_FILE)
     learner = make_learner(
-        LearnSettings(
-            learn_soundscapes=t.learn_soundscapes,
-            learn_candidates=learn_candidates(t.learn_candidates),
-            learn_explore_max=t.learn_explore_max,
-            learn_half_life_days=t.learn_half_life_days,
-        ),
+        learn_settings_from_config(t),
         state_dir,
         seed=seed,
         update_s=cfg.dsp.update_s,

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from heartsong.config import DEFAULT_LEARN_CANDIDATES, learn_candidates
 from heartsong.errors import InputDataError
 from heartsong.events import Metrics
 from heartsong.therapy.explain import preference_message
@@ -38,6 +39,7 @@ from heartsong.therapy.preference import (
     posteriors,
 )
 from heartsong.therapy.response import ResponseConfig, ResponseRecorder
+from heartsong.therapy.settings import check_number
 
 __all__ = [
     "LEARN_CANDIDATES",
@@ -49,11 +51,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The soundscapes the learner chooses among by default (the calm presets; the masking
-#: and beat presets are left to the stress response and the user).
-LEARN_CANDIDATES: tuple[str, ...] = (
-    "rain", "ocean", "forest_night", "mountain_stream", "warm_drone", "evolving_garden",
-)
+#: The soundscapes the learner chooses among by default (config's default).
+LEARN_CANDIDATES: tuple[str, ...] = DEFAULT_LEARN_CANDIDATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +94,21 @@ class LearnSettings:
         object.__setattr__(self, "learn_candidates", tuple(cands))
         for name, lo, hi in (("learn_explore_max", 0.0, 0.5),
                              ("learn_half_life_days", 1.0, 3650.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and lo <= v <= hi
-            ):
-                raise InputDataError(f"therapy.{name}", f"a number from {lo:g} to {hi:g}", v)
+            check_number(f"therapy.{name}", getattr(self, name), lo, hi)
 
 
 def learn_settings_from_config(section: object) -> LearnSettings:
     """The learner's settings from a config section (``cfg.therapy``): every
-    :class:`LearnSettings` field the section has is taken, the others keep defaults."""
+    :class:`LearnSettings` field the section has is taken, the others keep defaults.
+    ``learn_candidates`` given as the config's comma-separated string is split."""
     found = {
         f.name: getattr(section, f.name)
         for f in dataclasses.fields(LearnSettings)
         if hasattr(section, f.name)
     }
+    cands = found.get("learn_candidates")
+    if isinstance(cands, str):
+        found["learn_candidates"] = learn_candidates(cands)
     return LearnSettings(**found)
 
 
@@ -150,6 +149,9 @@ class SoundscapeLearner:
         self.response_cfg = response_cfg or ResponseConfig()
         self.update_s = update_s
         self.model: PreferenceModel = store.load() if store is not None else PreferenceModel()
+        # The model last written to the store (PreferenceModel is immutable: an unchanged
+        # model is the same object); None until the first write succeeds.
+        self._saved: PreferenceModel | None = None
         self._stamp = store.stamp() if store is not None else None
         self._rng = random.Random(seed)
         self._recorder: ResponseRecorder | None = None
@@ -226,10 +228,14 @@ class SoundscapeLearner:
         self._stamp = self.store.stamp()
 
     def save(self) -> None:
-        """Write the model to the store (if any), after taking in outside changes."""
+        """Write the model to the store (if any), after taking in outside changes; not
+        again when this very model was written last."""
         if self.store is not None:
             self._sync()
-            self.store.save(self.model)
+            if self.model is self._saved:
+                return
+            if self.store.save(self.model):
+                self._saved = self.model
             self._stamp = self.store.stamp()
 
     def forget(self) -> None:

@@ -53,7 +53,7 @@ import logging
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -68,6 +68,7 @@ from heartsong.therapy.response import (
     expected_drift,
     fit_drift,
 )
+from heartsong.therapy.settings import check_number
 
 __all__ = [
     "CHOICE_KINDS",
@@ -174,13 +175,7 @@ class PreferenceConfig:
             ("max_history", 10, 100000),
             ("trials", 0, 10),
         ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not (
-                math.isfinite(v) and lo <= v <= hi
-            ):
-                raise InputDataError(
-                    f"therapy.preference.{name}", f"a number from {lo:g} to {hi:g}", v
-                )
+            check_number(f"therapy.preference.{name}", getattr(self, name), lo, hi)
 
 
 #: Why an arm was chosen: never measured, drawn although not the best, the best.
@@ -275,7 +270,7 @@ def _weights(model: PreferenceModel, context: str, now_wall_s: float, cfg: Prefe
     return out
 
 
-def _wmean(pairs: list[tuple[float | None, float]]) -> float | None:
+def _wmean(pairs: Sequence[tuple[float | None, float]]) -> float | None:
     num = math.fsum(w * v for v, w in pairs if v is not None)
     den = math.fsum(w for v, w in pairs if v is not None)
     return num / den if den > 0.0 else None
@@ -305,27 +300,40 @@ def _huber(scored: list[tuple[Response, float, float]]) -> list[tuple[Response, 
     return out
 
 
+def _pooled_var(
+    groups: Iterable[Sequence[tuple[float, float]]], prior_var: float, dof: float
+) -> float:
+    """Weighted variance of ``(value, weight)`` points around their group's weighted mean,
+    pooled over the groups, with a prior of variance ``prior_var`` worth ``dof`` points
+    (at least 1e-6)."""
+    ss = 0.0
+    wsum = 0.0
+    for pts in groups:
+        m = _wmean(pts)
+        assert m is not None
+        ss += math.fsum(w * (v - m) ** 2 for v, w in pts)
+        wsum += math.fsum(w for _, w in pts)
+    return max((dof * prior_var + ss) / max(dof + wsum, 1e-9), 1e-6)
+
+
 def _term_weights(
     fixed: list[tuple[Response, float]], cfg: PreferenceConfig
 ) -> tuple[float, float, float]:
     """Inverse noise variance of each calm term (heart rate, RMSSD, p_stress) in this
     person's history: the weighted variance of the term around its soundscape's mean,
     with a prior of variance 1 worth ``noise_dof`` episodes."""
+    terms = [
+        (c.soundscape, calm_terms(c.d_hr_bpm, c.d_rmssd_log, c.d_p_stress), w)
+        for c, w in fixed
+    ]
     out = []
     for k in range(3):
         groups: dict[str, list[tuple[float, float]]] = {}
-        for c, w in fixed:
-            t = calm_terms(c.d_hr_bpm, c.d_rmssd_log, c.d_p_stress)[k]
+        for sound, ts, w in terms:
+            t = ts[k]
             if t is not None:
-                groups.setdefault(c.soundscape, []).append((t, w))
-        ss = wsum = 0.0
-        for pts in groups.values():
-            gw = math.fsum(w for _, w in pts)
-            m = math.fsum(w * t for t, w in pts) / gw
-            ss += math.fsum(w * (t - m) ** 2 for t, w in pts)
-            wsum += gw
-        var = (cfg.noise_dof * 1.0 + ss) / max(cfg.noise_dof + wsum, 1e-9)
-        out.append(1.0 / max(var, 1e-6))
+                groups.setdefault(sound, []).append((t, w))
+        out.append(1.0 / _pooled_var(groups.values(), 1.0, cfg.noise_dof))
     return out[0], out[1], out[2]
 
 
@@ -349,15 +357,11 @@ def posteriors(
     by_arm: dict[str, list[tuple[Response, float, float]]] = {}
     for item in _huber(scored):
         by_arm.setdefault(item[0].soundscape, []).append(item)
-    ss = 0.0
-    wsum = 0.0
-    for items in by_arm.values():
-        m = _wmean([(y, w) for _, w, y in items])
-        assert m is not None
-        ss += math.fsum(w * (y - m) ** 2 for _, w, y in items)
-        wsum += math.fsum(w for _, w, _ in items)
-    noise_var = (cfg.noise_dof * cfg.noise_sd**2 + ss) / max(cfg.noise_dof + wsum, 1e-9)
-    noise_var = max(noise_var, 1e-6)
+    noise_var = _pooled_var(
+        ([(y, w) for _, w, y in items] for items in by_arm.values()),
+        cfg.noise_sd**2,
+        cfg.noise_dof,
+    )
     nights: dict[str, set[str]] = {}
     for r, _ctx in model.responses:
         nights.setdefault(r.soundscape, set()).add(_local_day(r.start_wall_s))
@@ -589,18 +593,21 @@ class PreferenceStore:
                            self.path, exc)
             return PreferenceModel()
 
-    def save(self, model: PreferenceModel) -> None:
-        """Write the model atomically (temporary file, fsync, rename), owner-only.
+    def save(self, model: PreferenceModel) -> bool:
+        """Write the model atomically (temporary file, fsync, rename), owner-only; True
+        when it was written (False: in memory only, or the write failed).
 
         An I/O error is logged, not raised: losing one night's learning must not stop
         the sound.
         """
         if self.path is None:
-            return
+            return False
         try:
             write_private(self.path, json.dumps(model_to_json(model), indent=1))
         except OSError as exc:
             logger.warning("could not save soundscape preferences to %s: %s", self.path, exc)
+            return False
+        return True
 
     def stamp(self) -> int | None:
         """The file's modification time in ns (None: no file), to notice outside changes."""

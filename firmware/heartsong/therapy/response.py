@@ -64,6 +64,7 @@ from typing import Final
 
 from heartsong.errors import InputDataError
 from heartsong.events import Metrics
+from heartsong.therapy.settings import check_number
 
 __all__ = [
     "HR_SCALE_BPM",
@@ -132,10 +133,7 @@ class ResponseConfig:
             ("min_clean_fraction", 0.0, 1.0),
             ("quality_min", 0.0, 1.0),
         ):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not lo <= v <= hi:
-                raise InputDataError(f"therapy.response.{name}", f"a number from {lo:g} to {hi:g}",
-                                     v)
+            check_number(f"therapy.response.{name}", getattr(self, name), lo, hi)
         if self.min_length_s > self.window_s or self.reference_s >= self.min_length_s:
             raise InputDataError(
                 "therapy.response.min_length_s",
@@ -321,12 +319,14 @@ def measure_response(
         return _change(ts, ys, span)
 
     t_ref = statistics.median(s.t_s for s in ref)
-    d_hr = series([(s.t_s - t_ref, s.hr_bpm) for s in after], [s.hr_bpm for s in ref])
+    ref_hr = [s.hr_bpm for s in ref]
+    ref_rm = [math.log(s.rmssd_ms) if s.rmssd_ms else None for s in ref]
+    ref_p = [s.p_stress for s in ref]
+    d_hr = series([(s.t_s - t_ref, s.hr_bpm) for s in after], ref_hr)
     d_rm = series(
-        [(s.t_s - t_ref, math.log(s.rmssd_ms) if s.rmssd_ms else None) for s in after],
-        [math.log(s.rmssd_ms) if s.rmssd_ms else None for s in ref],
+        [(s.t_s - t_ref, math.log(s.rmssd_ms) if s.rmssd_ms else None) for s in after], ref_rm
     )
-    d_p = series([(s.t_s - t_ref, s.p_stress) for s in after], [s.p_stress for s in ref])
+    d_p = series([(s.t_s - t_ref, s.p_stress) for s in after], ref_p)
     if d_hr is None:
         return ResponseOutcome(None, "too few clean heart-rate updates after the start")
 
@@ -334,11 +334,7 @@ def measure_response(
         r = [v for v in vals if v is not None]
         return statistics.median(r) if r else None
 
-    refs = (
-        ref_of([s.hr_bpm for s in ref]),
-        ref_of([math.log(s.rmssd_ms) if s.rmssd_ms else None for s in ref]),
-        ref_of([s.p_stress for s in ref]),
-    )
+    refs = (ref_of(ref_hr), ref_of(ref_rm), ref_of(ref_p))
     return ResponseOutcome(
         Response(soundscape, start_wall_s, session_s, length, d_hr, d_rm, d_p, len(clean),
                  *refs),
