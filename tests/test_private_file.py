@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from heartsong.private_file import write_private
+from heartsong.private_file import create_private, write_private
 from heartsong.stress.baseline import Baseline, save_baseline
 from heartsong.therapy.preference import PreferenceModel, PreferenceStore
 from heartsong.therapy.resonance import ResonanceModel, ResonanceStore
@@ -53,3 +53,21 @@ def test_every_store_of_the_persons_data_writes_owner_only(tmp_path: Path) -> No
         os.umask(old)
     for path in tmp_path.iterdir():
         assert _mode(path) == 0o600, path
+
+
+def test_create_private_makes_an_owner_only_file_and_tightens_an_open_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state" / "db.sqlite3"
+    old = os.umask(0o022)
+    try:
+        create_private(path)
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b""
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    path.write_bytes(b"kept")
+    os.chmod(path, 0o644)  # an outbox or database made by an older version
+    create_private(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_bytes() == b"kept"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_MODE", "write_private"]
+__all__ = ["PRIVATE_MODE", "create_private", "write_private"]
 
 #: File mode of the person's data: read and write for the owner only.
 PRIVATE_MODE = 0o600
@@ -45,3 +45,20 @@ def write_private(path: Path, text: str) -> None:
         if fd >= 0:
             os.close(fd)
     os.replace(tmp, path)
+
+
+def create_private(path: Path) -> None:
+    """Make sure ``path`` exists, owner-only: its folder created 0700 if missing, the file
+    created empty with mode 0600, or tightened to 0600 if others could read it (a
+    database SQLite then opens; it gives its -wal and -shm files the same mode).
+
+    Raises
+    ------
+    OSError
+        The folder or file could not be created.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, PRIVATE_MODE)

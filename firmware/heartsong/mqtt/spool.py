@@ -19,7 +19,6 @@ Not thread-safe: one thread (the link's sender) owns a spool.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -27,13 +26,16 @@ from pathlib import Path
 from typing import Final
 
 from heartsong.errors import InputDataError
+from heartsong.private_file import create_private
 
-__all__ = ["DEFAULT_MAX_MESSAGES", "Spool"]
+__all__ = ["DEFAULT_MAX_MESSAGES", "OUTBOX_FILE", "Spool"]
 
 log = logging.getLogger(__name__)
 
 #: 24 h of state documents at the default 5 s interval.
 DEFAULT_MAX_MESSAGES: Final = 24 * 3600 // 5
+#: The outbox's file name in ``device.state_dir``.
+OUTBOX_FILE: Final = "mqtt-outbox.sqlite3"
 #: Log a drop the first time and then every this many dropped documents.
 DROP_LOG_EVERY: Final = 1000
 
@@ -75,8 +77,7 @@ class Spool:
     def _connect(target: str) -> sqlite3.Connection:
         if target != ":memory:":
             # Owner-only whatever the umask: the queued documents are health data.
-            # (SQLite gives the -wal and -shm files the database file's mode.)
-            os.close(os.open(target, os.O_RDWR | os.O_CREAT, 0o600))
+            create_private(Path(target))
         db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         if target != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
@@ -88,7 +89,6 @@ class Spool:
         if path is None:
             return self._connect(":memory:")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             return self._connect(str(path))
         except sqlite3.DatabaseError as exc:
             if path.exists() and "not a database" in str(exc):

@@ -47,6 +47,7 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 from heartsong.clock import Clock
 from heartsong.config import BleConfig
 from heartsong.errors import SensorError
+from heartsong.private_file import write_private
 from heartsong.sensors.hrm_parse import (
     BATTERY_LEVEL_UUID,
     BODY_SENSOR_LOCATION_UUID,
@@ -490,13 +491,11 @@ class LastStrapStore:
         if not self.path.parent.is_dir():
             log.debug("no directory %s: remembering the strap in memory", self.path.parent)
             return
-        tmp = self.path.with_name(self.path.name + ".tmp")
         try:
             # Owner-only whatever the umask (the strap's address identifies the user).
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(json.dumps({"address": strap.address, "name": strap.name}) + "\n")
-            os.replace(tmp, self.path)
+            write_private(
+                self.path, json.dumps({"address": strap.address, "name": strap.name}) + "\n"
+            )
         except OSError as exc:
             self._warn(f"cannot remember the strap in {self.path} ({exc}); keeping it in memory")
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from typing import Final
 
 from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES
+from heartsong.private_file import create_private
 from heartsong.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -105,16 +105,6 @@ class BaselineRow:
     time_to_calm_s: float | None
 
 
-def _create_private(path: Path) -> None:
-    """Create the directory (0700) and an empty database file (0600) if missing."""
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-
-
 def _finite(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -142,7 +132,7 @@ class Store:
     def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
         self.path = Path(path)
         try:
-            _create_private(self.path)
+            create_private(self.path)
             self.db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000.0,
