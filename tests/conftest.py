@@ -136,6 +136,18 @@ def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
         broker.stop()
 
 
+@pytest.fixture
+def persistent_broker(mosquitto_broker: MosquittoBroker, tmp_path: Path) -> MosquittoBroker:
+    """:func:`mosquitto_broker` with persistence on, so it keeps queued QoS 1 messages for
+    persistent sessions across a restart (the outage tests)."""
+    from mqtt_tls import reconfigure
+
+    data = tmp_path / "mosquitto-data"
+    data.mkdir()
+    reconfigure(mosquitto_broker, "allow_anonymous true", persistence_dir=data)
+    return mosquitto_broker
+
+
 @dataclass(frozen=True)
 class JackServer:
     """A JACK server that answered ``jack_lsp``: its ports and sample rate (Hz)."""

@@ -18,7 +18,7 @@ import pytest
 from heartsong.config import Config, with_overrides
 from heartsong.mqtt.commands import CommandLimits
 from heartsong.mqtt.link import MqttLink
-from mqtt_tls import Recorder, reconfigure, wait_for
+from mqtt_tls import Recorder, wait_for
 
 LIMITS = CommandLimits(soundscapes=("ocean",))
 STATE = "heartsong/bedroom/state"
@@ -43,14 +43,6 @@ def _seqs(rec: Recorder) -> list[int]:
 
 def _first_seen(seqs: list[int]) -> list[int]:
     return list(dict.fromkeys(seqs))
-
-
-@pytest.fixture
-def persistent_broker(mosquitto_broker: Any, tmp_path: Path) -> Any:
-    data = tmp_path / "mosquitto-data"
-    data.mkdir()
-    reconfigure(mosquitto_broker, "allow_anonymous true", persistence_dir=data)
-    return mosquitto_broker
 
 
 def _outage(broker: Any, tmp_path: Path, outage_s: float, period_s: float) -> None:

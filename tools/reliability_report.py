@@ -65,8 +65,6 @@ def _soak_rows(soaks: list[dict[str, Any]]) -> list[str]:
                 if s["mode"] == "simulated"
                 else f"{s['duration_s'] / 60.0:g} real minutes, JACK dummy audio, real broker")
         faults = ", ".join(f"{k} x{v}" for k, v in s["faults"].items())
-        if s["mode"] == "realtime" and "broker_restart" not in s["faults"]:
-            faults += ", broker_restart x1"  # the real-time mode always restarts the broker
         lost = (s["lost_store"] or 0) + (s["lost_mqtt"] or 0)
         under = ("n/a (no real-time path in simulation)" if s["underruns"] is None
                  else f"{s['underruns']} underruns")

@@ -374,9 +374,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             deadline = time.monotonic() + 30.0
             while time.monotonic() < deadline and not set(sent) <= set(sub.seen):
                 time.sleep(0.2)
-            from heartsong.mqtt.spool import Spool
+            from heartsong.mqtt.spool import OUTBOX_FILE, Spool
 
-            spool = Spool(state / "mqtt-outbox.sqlite3")
+            spool = Spool(state / OUTBOX_FILE)
             parked = len(spool)
             spool.close()
             lost_mqtt = max(0, len(set(sent) - set(sub.seen)) - parked)

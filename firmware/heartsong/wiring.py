@@ -22,6 +22,7 @@ from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import SoundTargets
 from heartsong.mqtt.commands import CommandLimits
 from heartsong.mqtt.link import MqttLink
+from heartsong.mqtt.spool import OUTBOX_FILE
 from heartsong.sdnotify import SdNotifier
 from heartsong.sensors.ble_source import make_demo_ble_source, make_device_ble_source
 from heartsong.sensors.ppg_source import make_demo_ppg_source, make_device_ppg_source
@@ -247,7 +248,7 @@ def build_device(cfg: Config, on_status: Callable[[Status], None] | None = None)
         engine=engine,
         sink=make_sink(cfg, engine),
         estimator=estimator,
-        mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / "mqtt-outbox.sqlite3"),
+        mqtt=make_mqtt(cfg, spool_path=Path(cfg.device.state_dir) / OUTBOX_FILE),
         on_status=on_status,
         recorder=make_recorder(cfg, clock),
         notifier=SdNotifier.from_env(),

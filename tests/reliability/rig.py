@@ -34,6 +34,7 @@ from heartsong.config import Config, with_overrides
 from heartsong.dsp.pipeline import warm_up as dsp_warm_up
 from heartsong.events import Metrics
 from heartsong.mqtt.link import MqttLink
+from heartsong.mqtt.spool import OUTBOX_FILE
 from heartsong.sensors.ble_fake import FakeStrap, make_demo_air
 from heartsong.sensors.ble_hr import BleHrClient, BleSettings
 from heartsong.sensors.ble_source import BleHeartSource
@@ -141,10 +142,6 @@ class Rig:
         stored = {round(float(r["t_s"]), 6) for r in self.stored_metrics()}  # type: ignore[arg-type]
         return sum(1 for t in self.produced_t if round(t, 6) not in stored)
 
-    def ppg_metric_times(self) -> list[float]:
-        """Simulated times (s) of the updates that had a heart rate from the PPG."""
-        return [m.t_s for m in self.produced if m.source == "ppg" and m.hr_bpm is not None]
-
     def metric_times(self, source: str | None = None) -> list[float]:
         """Simulated times (s) of the updates with a heart rate (from ``source`` if given)."""
         return [
@@ -250,7 +247,7 @@ def build_rig(
     link = None
     if mqtt:
         link = make_mqtt(cfg, spool_path=None if state_dir is None
-                         else state_dir / "mqtt-outbox.sqlite3")
+                         else state_dir / OUTBOX_FILE)
     rig_box: list[Rig] = []
     app = Appliance(
         cfg,

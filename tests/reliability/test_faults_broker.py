@@ -19,24 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from heartsong.mqtt.link import RECONNECT_MAX_S
-from heartsong.mqtt.spool import Spool
-from mqtt_tls import Recorder, reconfigure, wait_for
+from heartsong.mqtt.spool import OUTBOX_FILE, Spool
+from mqtt_tls import Recorder, wait_for
 from reliability.figures import record
 from reliability.rig import base_config, build_rig
 
 SPEED = 40.0
 OUTAGE_REAL_S = 3.0
-
-
-@pytest.fixture
-def persistent_broker(mosquitto_broker: Any, tmp_path: Path) -> Any:
-    data = tmp_path / "mosquitto-data"
-    data.mkdir()
-    reconfigure(mosquitto_broker, "allow_anonymous true", persistence_dir=data)
-    return mosquitto_broker
 
 
 def test_broker_killed_and_restarted(persistent_broker: Any, state_dir: Path) -> None:
@@ -93,7 +83,7 @@ def test_broker_killed_and_restarted(persistent_broker: Any, state_dir: Path) ->
     assert result == [0]
     got = [json.loads(p)["wall_s"] for p in rec.on(topic)]
     rec.close()
-    spool = Spool(state_dir / "mqtt-outbox.sqlite3")
+    spool = Spool(state_dir / OUTBOX_FILE)
     parked = len(spool)
     spool.close()
     first_seen = list(dict.fromkeys(got))

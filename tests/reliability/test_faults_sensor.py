@@ -43,7 +43,7 @@ def test_bus_errors_at_1_10_and_100_percent(state_dir: Path) -> None:
     stretches = [(120.0, 240.0, 0.01), (240.0, 360.0, 0.10), (360.0, 420.0, 1.0)]
     rig.hooks.append(_error_plan(stretches))  # type: ignore[arg-type]
     assert rig.run(600.0) == 0
-    times = rig.ppg_metric_times()
+    times = rig.metric_times("ppg")
     lost = rig.lost_in_store()
     assert rig.emulator is not None and rig.ppg_source is not None
     injected = rig.emulator.stats.injected_errors
@@ -88,7 +88,7 @@ def test_sensor_unplugged_and_plugged_back(state_dir: Path) -> None:
     assert rig.emulator is not None and rig.ppg_source is not None
     rig.emulator.schedule_absence(100.0, 160.0)
     assert rig.run(330.0) == 0
-    times = rig.ppg_metric_times()
+    times = rig.metric_times("ppg")
     lost = rig.lost_in_store()
     back = first_after(times, 160.0)
     assert back is not None, "the PPG heart rate never came back after the replug"

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from heartsong.config import Config, with_overrides
 from heartsong.mqtt.link import MqttLink
 from heartsong.mqtt.security import tls_context
-from heartsong.mqtt.spool import Spool
+from heartsong.mqtt.spool import OUTBOX_FILE, Spool
 from heartsong.sensors.ble_hr import LastStrapStore, RememberedStrap
 from heartsong.store.db import Store, db_path
 from heartsong.stress.baseline import save_baseline
@@ -196,7 +196,7 @@ def _session_store(state: Path) -> None:
 
 
 def _outbox(state: Path) -> None:
-    spool = Spool(state / "mqtt-outbox.sqlite3")
+    spool = Spool(state / OUTBOX_FILE)
     spool.append(b'{"hr_bpm": 60}')
     spool.close()
 

@@ -10,23 +10,14 @@ the real cause, not "cannot rollback".
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from heartsong.store.db import Store, db_path
 from heartsong.store.writer import StoreWriter
+from mqtt_tls import wait_for
 from reliability.rig import disk_full
-
-
-def _wait(pred: object, timeout_s: float = 15.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if pred():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_a_refused_row_is_dropped_and_the_rest_committed(tmp_path: Path) -> None:
@@ -36,7 +27,7 @@ def test_a_refused_row_is_dropped_and_the_rest_committed(tmp_path: Path) -> None
     writer.put("event", (sid, 1.0, 1001.0, "test", "before", "{}"))
     writer.put("beat", (sid + 99, 1.5, 800.0, "ble"))  # no such session: a foreign key
     writer.put("event", (sid, 2.0, 1002.0, "test", "after", "{}"))
-    assert _wait(lambda: writer.committed + writer.rejected >= 4)
+    assert wait_for(lambda: writer.committed + writer.rejected >= 4, 15.0)
     writer.put("event", (sid, 3.0, 1003.0, "test", "later", "{}"))  # the store goes on
     writer.close()
     assert writer.rejected == 1
