@@ -62,6 +62,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -250,18 +251,24 @@ def second_reference(ecg: np.ndarray, fs: float, raw: np.ndarray) -> np.ndarray:
     return alt - float(np.median(alt - _nearest(raw, alt)))
 
 
-def r_locked_pulse(
-    ppg: np.ndarray, fs: float, r_peaks: np.ndarray, lag: float
-) -> tuple[float, float, int]:
-    """The PPG averaged over R-peaks (pulse expected at R + lag): peak-to-peak of the
-    mean pulse (signal units, band-passed 0.5-8 Hz), the median correlation of each beat
-    with the mean of the others, and the number of beats. NaN with fewer than 5 beats."""
+def pulse_band(ppg: np.ndarray, fs: float) -> np.ndarray:
+    """The PPG band-passed 0.5-8 Hz (zero phase), as :func:`r_locked_pulse` wants it."""
     from scipy.signal import butter, sosfiltfilt
 
+    out: np.ndarray = sosfiltfilt(butter(2, [0.5, 8.0], btype="band", fs=fs, output="sos"), ppg)
+    return out
+
+
+def r_locked_pulse(
+    bp: np.ndarray, fs: float, r_peaks: np.ndarray, lag: float
+) -> tuple[float, float, int]:
+    """The band-passed PPG ``bp`` (:func:`pulse_band`) averaged over R-peaks (pulse
+    expected at R + lag): peak-to-peak of the mean pulse (signal units), the median
+    correlation of each beat with the mean of the others, and the number of beats. NaN
+    with fewer than 5 beats."""
     if r_peaks.size < 5:
         return math.nan, math.nan, int(r_peaks.size)
-    bp = sosfiltfilt(butter(2, [0.5, 8.0], btype="band", fs=fs, output="sos"), ppg)
-    rr = float(np.median(np.diff(r_peaks))) if r_peaks.size > 1 else 0.8
+    rr = float(np.median(np.diff(r_peaks)))
     lo, width = round(0.3 * rr * fs), round(rr * fs)
     starts = np.round((r_peaks + lag) * fs).astype(int) - lo
     starts = starts[(starts >= 0) & (starts + width <= bp.size)]
@@ -510,18 +517,25 @@ def f1_target(name: str) -> float:
     return F1_TARGET.get(name, DEFAULT_F1_TARGET)
 
 
-def ecg_record(
-    name: str, path: Path, ecg_col: str, ppg_col: str, fs: float, hs_args: list[str], tmp: Path
-) -> list[Row]:
-    """Score heartsong and NeuroKit2 on one record with a simultaneous ECG."""
+@functools.cache
+def load_ecg_record(
+    src: EcgSource,
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The record's ECG and PPG columns and its R-peaks (:func:`ecg_references`): read
+    and detected once per run, for the scoring and the fiducial comparison alike."""
     import pandas as pd
 
-    data = pd.read_csv(path)
+    data = pd.read_csv(src.path)
     data.columns = [c.strip() for c in data.columns]
-    ecg = data[ecg_col].to_numpy(float)
-    ppg = data[ppg_col].to_numpy(float)
+    ecg = data[src.ecg_col].to_numpy(float)
+    return ecg, data[src.ppg_col].to_numpy(float), ecg_references(ecg, src.fs_hz)
+
+
+def ecg_record(src: EcgSource, tmp: Path) -> list[Row]:
+    """Score heartsong and NeuroKit2 on one record with a simultaneous ECG."""
+    name, path, fs, hs_args = src.name, src.path, src.fs_hz, list(src.hs_args)
+    ecg, ppg, (ref_c, ref_near, ref_mid, ref_raw) = load_ecg_record(src)
     duration = ppg.size / fs
-    ref_c, ref_near, ref_mid, ref_raw = ecg_references(ecg, fs)
     refs = (ref_c, ref_near, ref_mid)
     alt = second_reference(ecg, fs, ref_raw)
     rt, rnn, rok = reference_nn(ref_raw)
@@ -629,8 +643,9 @@ def evidence_lines(
     if np.count_nonzero(in_gap) < 5:
         return lines
     seconds = float(np.sum(inner[:, 1] - inner[:, 0]))
-    pp_gap, c_gap, n_gap = r_locked_pulse(ppg, fs, ref[in_gap], lag)
-    pp_ok, c_ok, _ = r_locked_pulse(ppg, fs, ref[~in_gap], lag)
+    bp = pulse_band(ppg, fs)
+    pp_gap, c_gap, n_gap = r_locked_pulse(bp, fs, ref[in_gap], lag)
+    pp_ok, c_ok, _ = r_locked_pulse(bp, fs, ref[~in_gap], lag)
     _, used_r, _ = match_beats(*refs, nk_t, np.zeros(nk_t.size, dtype=bool), nk_lag)
     nk_in = int(np.count_nonzero(inside(nk_t - nk_lag + lag, inner, 0.0)))
     numbers.update(
@@ -813,15 +828,13 @@ def fiducial_comparison(
     """Jitter per fiducial (rows) per record (columns; the Welltory ones pooled as the
     median jitter and the summed counts). ``sources``: the ECG records, if already found
     (:func:`ecg_sources`)."""
-    import pandas as pd
 
     ref_dir = data / "ppg_reference"
     out: dict[str, dict[str, tuple[float, int, int]]] = {n: {} for n in FIDUCIAL_NAMES}
     for src in ecg_sources(ref_dir)[0] if sources is None else sources:
-        frame = pd.read_csv(src.path)
-        frame.columns = [c.strip() for c in frame.columns]
-        ref = ecg_references(frame[src.ecg_col].to_numpy(float), src.fs_hz)[0]
-        for fid, beats in fiducial_times(frame[src.ppg_col].to_numpy(float), src.fs_hz).items():
+        _, ppg, refs = load_ecg_record(src)
+        ref = refs[0]
+        for fid, beats in fiducial_times(ppg, src.fs_hz).items():
             out[fid][src.name] = pat_jitter(ref, beats, search_lag(ref, beats, 0.0, 1.0))
     well: dict[str, list[tuple[float, int, int]]] = {n: [] for n in FIDUCIAL_NAMES}
     for folder in sorted((ref_dir / "welltory" / "data").glob("subject_*")):
@@ -1100,8 +1113,7 @@ def validate(
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for src in sources:
-            ecg_rows += ecg_record(src.name, src.path, src.ecg_col, src.ppg_col, src.fs_hz,
-                                   list(src.hs_args), tmp)
+            ecg_rows += ecg_record(src, tmp)
         for folder in sorted((ref / "welltory" / "data").glob("subject_*")):
             well_rows += welltory_record(folder, tmp)
     ecg_rows += [Row(name, "heartsong", note=why) for name, why in skipped]
