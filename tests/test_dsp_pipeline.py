@@ -665,7 +665,6 @@ def test_long_kernels_release_the_gil() -> None:
         artifacts._classify_kernel,
         artifacts._correct_once_kernel,
         artifacts_stream._add_raw_kernel,
-        artifacts_stream._add_rows_kernel,
         artifacts_stream._update_kernel,
         artifacts_stream._select_kernel,
         batch._gain_control_kernel,

@@ -43,7 +43,7 @@ import numpy.typing as npt
 from numba import njit
 
 from heartsong.dsp import sorted_buffer
-from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove, _sorted_replace
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
@@ -91,27 +91,6 @@ def _quantile_sorted(v: FloatArray, q: float) -> float:
     lo = int(pos)  # pos >= 0: truncation is the floor
     hi = min(lo + 1, v.shape[0] - 1)
     return float(v[lo] + (v[hi] - v[lo]) * (pos - lo))
-
-
-@njit(cache=True)
-def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
-    """Replace one occurrence of ``old`` (present) in the sorted ``buf[:m]`` by ``new``.
-
-    Only the values between the two positions move; ``old`` is found by a linear scan,
-    faster than a branchy binary search over a window of a hundred values or less.
-    """
-    k = 0
-    while buf[k] < old:
-        k += 1
-    if new > old:
-        while k + 1 < m and buf[k + 1] < new:
-            buf[k] = buf[k + 1]
-            k += 1
-    else:
-        while k > 0 and buf[k - 1] > new:
-            buf[k] = buf[k - 1]
-            k -= 1
-    buf[k] = new
 
 
 @njit(cache=True, nogil=True)

@@ -259,46 +259,6 @@ def _add_raw_kernel(
     return n_accepted
 
 
-@njit(cache=True, nogil=True)
-def _add_rows_kernel(
-    raw: FloatArray,
-    rseg: IntArray,
-    rlab: Int8Array,
-    state: IntArray,
-    rows: FloatArray,
-    n: int,
-    limit: int,
-    hole_factor: float,
-    hole_max_ms: float,
-    med_window: int,
-    accepted: FloatArray,
-) -> int:
-    """:func:`_add_raw_kernel` for the first ``n`` detected beats in ``rows`` (rows: time
-    in s, amplitude, baseline, quality), when they fit: -1 (nothing done) when the
-    corrected beats plus ``n`` would exceed ``limit`` (``max_beats`` less the beats
-    waiting for an update), ``n`` alone would, or the raw table has no room for them."""
-    if state[_S_KHI] - state[_S_KLO] + n > limit or n > limit or state[_S_RN] + n > raw.shape[1]:
-        return -1
-    t = rows[0, :n]
-    k: int = _add_raw_kernel(
-        raw,
-        rseg,
-        rlab,
-        state,
-        t,
-        t,
-        rows[1, :n],
-        rows[2, :n],
-        rows[3, :n],
-        False,
-        hole_factor,
-        hole_max_ms,
-        med_window,
-        accepted,
-    )
-    return k
-
-
 @njit(cache=True)
 def _reflect(i: int, lo: int, hi: int) -> int:
     """Index reflected into ``[lo, hi]`` (``lo - 1 -> lo + 1``), as ``np.pad`` reflect."""
@@ -1093,27 +1053,9 @@ class StreamingBeatCorrector:
     def add_detected_rows(self, rows: FloatArray, n: int) -> FloatArray:
         """:meth:`add_detected` for the first ``n`` columns of ``rows`` (rows: time in s,
         amplitude, baseline, template correlation; float64, C-contiguous), as
-        :meth:`heartsong.dsp.ppg_stream.PpgFrontEnd.process_rows` gives them, in one
-        kernel call when the tables have room."""
-        accepted = np.empty(n)
-        k: int = _add_rows_kernel(
-            self._raw,
-            self._rseg,
-            self._rlab,
-            self._state,
-            rows,
-            n,
-            self.max_beats - self._new,
-            HOLE_FACTOR,
-            (MAX_MISSED_RUN + 1) * self.max_interp_ms,
-            MEDIAN_WINDOW,
-            accepted,
-        )
-        if k < 0:  # short of room: the general path makes it first
-            t = rows[0, :n]
-            return self._add(t, t, rows[1, :n], rows[2, :n], rows[3, :n], False)
-        self._new += k
-        return accepted if k == n else accepted[:k]
+        :meth:`heartsong.dsp.ppg_stream.PpgFrontEnd.process_rows` gives them."""
+        t = rows[0, :n]
+        return self._add(t, t, rows[1, :n], rows[2, :n], rows[3, :n], False)
 
     def add_measured(self, t_s: FloatArray, rr_ms: FloatArray) -> FloatArray:
         """Store beats with the interval a wearable measured for each (ms, float64);
@@ -1307,11 +1249,7 @@ class StreamingBeatCorrector:
         :meth:`select` does this on every window; a consumer that stops asking for windows
         (the pipeline of a backup source) is kept from filling its tables this way.
         """
-        _select_kernel(
-            self._raw, self._rseg, self._rlab, self._kf, self._kflag, self._kseg,
-            self._kvalid, self._state, self._counts, self._fparams, self._iparams,
-            False, now_s - self.span_s, now_s, now_s, now_s, 0.0, False,
-        )
+        _select_kernel(*self._tables(), False, now_s - self.span_s, now_s, now_s, now_s, 0.0, False)
         self.update()
 
     @property

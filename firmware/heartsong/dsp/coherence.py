@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import hrv_freq
 from heartsong.dsp.hrv_freq import (
     MIN_SEGMENT_SAMPLES,
     Spectrum,
@@ -45,6 +46,7 @@ from heartsong.dsp.hrv_freq import (
 )
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "COHERENCE_PEAK_BAND_HZ",
@@ -101,6 +103,20 @@ def _coherence_kernel(
     return min(1.0, peak / total)
 
 
+@njit(cache=True)
+def _coherence_score_kernel(psd: FloatArray, df_hz: float) -> float:
+    """``_coherence_kernel`` with this module's peak band, peak half width and total band."""
+    return _coherence_kernel(
+        psd,
+        df_hz,
+        COHERENCE_PEAK_BAND_HZ[0],
+        COHERENCE_PEAK_BAND_HZ[1],
+        COHERENCE_PEAK_HALF_WIDTH_HZ,
+        COHERENCE_TOTAL_BAND_HZ[0],
+        COHERENCE_TOTAL_BAND_HZ[1],
+    )
+
+
 def coherence_from_psd(psd: FloatArray, df_hz: float) -> float:
     """Return the coherence score in [0, 1] of an NN density on ``df_hz * (1, 2, ...)``.
 
@@ -116,15 +132,7 @@ def coherence_from_psd(psd: FloatArray, df_hz: float) -> float:
     float
         Peak power over total power (see the module docstring); NaN without power.
     """
-    score: float = _coherence_kernel(
-        psd,
-        df_hz,
-        COHERENCE_PEAK_BAND_HZ[0],
-        COHERENCE_PEAK_BAND_HZ[1],
-        COHERENCE_PEAK_HALF_WIDTH_HZ,
-        COHERENCE_TOTAL_BAND_HZ[0],
-        COHERENCE_TOTAL_BAND_HZ[1],
-    )
+    score: float = _coherence_score_kernel(psd, df_hz)
     return score
 
 
@@ -239,12 +247,19 @@ def _scores_kernel(
         for i in range(n):
             y[0, i] = nn[lo + i]
         _psd_kernel(t[lo:hi], y, seg[lo:hi], MIN_SEGMENT_SAMPLES, df, 0, psd)
-        out[w] = _coherence_kernel(
-            psd[0],
-            df,
-            COHERENCE_PEAK_BAND_HZ[0],
-            COHERENCE_PEAK_BAND_HZ[1],
-            COHERENCE_PEAK_HALF_WIDTH_HZ,
-            COHERENCE_TOTAL_BAND_HZ[0],
-            COHERENCE_TOTAL_BAND_HZ[1],
-        )
+        out[w] = _coherence_score_kernel(psd[0], df)
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.hrv_freq,
+# whose periodogram kernel _scores_kernel inlines, is frozen into the cache (see
+# heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((hrv_freq,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the hrv_freq source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))

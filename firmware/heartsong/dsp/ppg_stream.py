@@ -56,7 +56,7 @@ from heartsong.dsp.filters import (
 from heartsong.dsp.peaks import ElgendiPeakStream, _elgendi_kernel
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
-from heartsong.numba_cache import refresh_stale_kernels, sources_digest
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "AMPLITUDE_RANGE",
@@ -546,8 +546,8 @@ def _front_end_kernel(
 
 # numba's cache watches a kernel's own file only: :func:`_front_end_kernel` inlines the
 # band-pass of heartsong.dsp.filters and the detector of heartsong.dsp.peaks, so a digest
-# of those files is frozen into its cache, and a change there recompiles it (see
-# :mod:`heartsong.dsp.window`, which does the same for its kernels).
+# of those files is frozen into its cache, and a change there recompiles this module's
+# kernels (see :mod:`heartsong.dsp.window`, which does the same for its kernels).
 _KERNEL_SOURCES = (filters, peaks)
 _SOURCES_DIGEST = sources_digest(_KERNEL_SOURCES)
 
@@ -558,11 +558,7 @@ def _compiled_sources_digest_kernel() -> int:
     return _SOURCES_DIGEST
 
 
-refresh_stale_kernels(
-    _SOURCES_DIGEST,
-    _compiled_sources_digest_kernel,
-    (_front_end_kernel, _compiled_sources_digest_kernel),
-)
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))
 
 
 class SampleClock:

@@ -47,7 +47,7 @@ import numpy.typing as npt
 from numba import njit
 
 from heartsong.dsp import sorted_buffer
-from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
+from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove, _sorted_replace
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
 from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
@@ -136,28 +136,6 @@ def _median_without(buf: FloatArray, m: int, value: float) -> float:
     k -= 1
     lo = float(buf[k] if buf[k] < value else buf[k + 1])
     return (lo + hi) / 2.0
-
-
-@njit(cache=True)
-def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
-    """Replace one occurrence of ``old`` (present) in the sorted ``buf[:m]`` by ``new``.
-
-    Only the values between the two positions move, on average a third of the window
-    rather than all of it for a removal followed by an insertion. A window holds a few
-    dozen values: a linear scan finds ``old`` faster than a branchy binary search.
-    """
-    k = 0
-    while buf[k] < old:
-        k += 1
-    if new > old:
-        while k + 1 < m and buf[k + 1] < new:
-            buf[k] = buf[k + 1]
-            k += 1
-    else:
-        while k > 0 and buf[k - 1] > new:
-            buf[k] = buf[k - 1]
-            k -= 1
-    buf[k] = new
 
 
 @njit(cache=True, nogil=True)

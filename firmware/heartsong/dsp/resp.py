@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from heartsong.dsp import hrv_freq
 from heartsong.dsp.hrv_freq import (
     MIN_SEGMENT_SAMPLES,
     Spectrum,
@@ -67,6 +68,7 @@ from heartsong.dsp.hrv_freq import (
 )
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels, refresh_stale_kernels, sources_digest
 
 __all__ = [
     "MAX_SPREAD_BPM",
@@ -532,6 +534,34 @@ def _resp_rows_kernel(
     return _fuse_kernel(rates, qualities, min_quality, max_spread)
 
 
+@njit(cache=True)
+def _resp_fused_kernel(
+    psds: FloatArray,
+    df_hz: float,
+    n_used: int,
+    span_s: float,
+    rates: FloatArray,
+    qualities: FloatArray,
+) -> tuple[float, float, int, int, int]:
+    """``_resp_rows_kernel`` with this module's rules: the breathing band up to
+    ``_band_top(n_used, span_s)`` (beats used and their span in s), the peak, Mayer-wave
+    and harmonic constants, and the fusion's quality and spread limits."""
+    return _resp_rows_kernel(
+        psds,
+        df_hz,
+        RESP_BAND_HZ[0],
+        _band_top(n_used, span_s),
+        PEAK_HALF_WIDTH_HZ,
+        MAYER_LIMIT_HZ,
+        MAYER_HF_RATIO,
+        HARMONIC_TOL_HZ,
+        MIN_QUALITY,
+        MAX_SPREAD_BPM,
+        rates,
+        qualities,
+    )
+
+
 def _fused(
     rate: float,
     quality: float,
@@ -589,19 +619,8 @@ def resp_from_psds(
     k = psds.shape[0]
     rates = np.empty(k)
     qualities = np.empty(k)
-    rate, quality, code, kept, best = _resp_rows_kernel(
-        psds,
-        df_hz,
-        RESP_BAND_HZ[0],
-        _band_top(n_used, span_s),
-        PEAK_HALF_WIDTH_HZ,
-        MAYER_LIMIT_HZ,
-        MAYER_HF_RATIO,
-        HARMONIC_TOL_HZ,
-        MIN_QUALITY,
-        MAX_SPREAD_BPM,
-        rates,
-        qualities,
+    rate, quality, code, kept, best = _resp_fused_kernel(
+        psds, df_hz, n_used, span_s, rates, qualities
     )
     return fused_resp_estimate(rate, quality, code, kept, best, rates, qualities, sources)
 
@@ -770,7 +789,8 @@ def _window_estimate(
     )
 
 
-#: Window verdicts of :func:`_windows_kernel` before any spectrum.
+#: Window verdicts of :func:`_windows_kernel` before any spectrum (also those of the
+#: window kernel of :mod:`heartsong.dsp.window`).
 _FEW_SECONDS, _FEW_BEATS = 4, 5
 
 
@@ -829,19 +849,8 @@ def _windows_kernel(
             status[w] = _FEW_BEATS
             continue
         status[w] = 0
-        rate, quality, code, kept, best = _resp_rows_kernel(
-            psds,
-            df,
-            RESP_BAND_HZ[0],
-            _band_top(n_used, span),
-            PEAK_HALF_WIDTH_HZ,
-            MAYER_LIMIT_HZ,
-            MAYER_HF_RATIO,
-            HARMONIC_TOL_HZ,
-            MIN_QUALITY,
-            MAX_SPREAD_BPM,
-            rates[w],
-            qualities[w],
+        rate, quality, code, kept, best = _resp_fused_kernel(
+            psds, df, n_used, span, rates[w], qualities[w]
         )
         fused[w, 0] = rate
         fused[w, 1] = quality
@@ -946,3 +955,18 @@ def resp_rate(
         beat_t_s, {"nn_ms": nn_ms, "amplitude": amplitude, "baseline": baseline}, segment
     )
     return _over_windows(t, series, seg, window_s)
+
+
+# numba's cache watches a kernel's own file only: a digest of heartsong.dsp.hrv_freq,
+# whose periodogram kernel _windows_kernel inlines, is frozen into the cache (see
+# heartsong.numba_cache).
+_SOURCES_DIGEST = sources_digest((hrv_freq,))
+
+
+@njit(cache=True)
+def _compiled_sources_digest_kernel() -> int:
+    """The digest of the hrv_freq source when this module's kernels were compiled."""
+    return _SOURCES_DIGEST
+
+
+refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))

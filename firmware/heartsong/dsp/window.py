@@ -44,15 +44,11 @@ import numpy.typing as npt
 from numba import njit
 
 from heartsong.dsp.coherence import (
-    COHERENCE_PEAK_BAND_HZ,
-    COHERENCE_PEAK_HALF_WIDTH_HZ,
-    COHERENCE_TOTAL_BAND_HZ,
     COHERENCE_WINDOW_S,
-    _coherence_kernel,
+    _coherence_score_kernel,
     hrv_coherence,
 )
 from heartsong.dsp.coherence import MIN_COVERAGE_S as COHERENCE_MIN_COVERAGE_S
-from heartsong.dsp.coherence import _scores_kernel as _coherence_scores_kernel
 from heartsong.dsp.hrv_freq import (
     MIN_SEGMENT_SAMPLES,
     MIN_SPAN_LF_S,
@@ -70,24 +66,19 @@ from heartsong.dsp.hrv_time import (
     _rmssd_kernel,
     _sdnn_kernel,
 )
-from heartsong.dsp.resp import (
-    HARMONIC_TOL_HZ,
-    MAX_SPREAD_BPM,
-    MAYER_HF_RATIO,
-    MAYER_LIMIT_HZ,
-    MIN_QUALITY,
-    PEAK_HALF_WIDTH_HZ,
-    RESP_BAND_HZ,
-    _band_top,
-    _resp_rows_kernel,
-    fused_resp_estimate,
-    resp_rate,
-)
+from heartsong.dsp.resp import _FEW_BEATS as _RESP_FEW_BEATS
+from heartsong.dsp.resp import _FEW_SECONDS as _RESP_FEW_SECONDS
 from heartsong.dsp.resp import MIN_COVERAGE_S as RESP_MIN_COVERAGE_S
 from heartsong.dsp.resp import OVERSAMPLE as RESP_OVERSAMPLE
-from heartsong.dsp.resp import _windows_kernel as _resp_windows_kernel
+from heartsong.dsp.resp import (
+    RESP_BAND_HZ,
+    _resp_fused_kernel,
+    resp_rate,
+)
+from heartsong.dsp.resp import _window_estimate as _resp_window_estimate
 from heartsong.errors import InputDataError
 from heartsong.events import FloatArray
+from heartsong.numba_cache import module_kernels as _module_kernels
 from heartsong.numba_cache import refresh_stale_kernels as _refresh_stale_kernels
 from heartsong.numba_cache import sources_digest as _sources_digest
 
@@ -135,9 +126,9 @@ _O_RESP, _O_RESP_Q, _O_RESP_CODE, _O_KEPT, _O_BEST, _O_COH, _O_LONG = (
 )
 _O_RATES, _O_QUALITIES = 17, 20  # per-source breathing estimates (3 each)
 _N_OUT = 23
-# Time-domain verdicts, and breathing verdicts beyond those of the fusion (0 to 2).
+# Time-domain verdicts. The breathing verdicts beyond those of the fusion (0 to 2),
+# _RESP_FEW_SECONDS and _RESP_FEW_BEATS, are those of resp._windows_kernel.
 _TIME_OK, _TIME_FEW_BEATS, _TIME_LOW_COVERAGE, _TIME_FEW_DIFFS = 0, 1, 2, 3
-_RESP_FEW_SECONDS, _RESP_FEW_BEATS = 4, 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,17 +364,11 @@ def _window_kernel(
     if n_used < 6:
         out[_O_RESP_CODE] = _RESP_FEW_BEATS
         return 0
-    rate, quality, fused, kept, best = _resp_rows_kernel(
+    rate, quality, fused, kept, best = _resp_fused_kernel(
         psds,
         df,
-        RESP_BAND_HZ[0],
-        _band_top(n_used, used_span),
-        PEAK_HALF_WIDTH_HZ,
-        MAYER_LIMIT_HZ,
-        MAYER_HF_RATIO,
-        HARMONIC_TOL_HZ,
-        MIN_QUALITY,
-        MAX_SPREAD_BPM,
+        n_used,
+        used_span,
         out[_O_RATES : _O_RATES + rows],
         out[_O_QUALITIES : _O_QUALITIES + rows],
     )
@@ -393,15 +378,7 @@ def _window_kernel(
     out[_O_KEPT] = kept
     out[_O_BEST] = best
     if covered_s >= COHERENCE_MIN_COVERAGE_S:
-        out[_O_COH] = _coherence_kernel(
-            psds[0],
-            df,
-            COHERENCE_PEAK_BAND_HZ[0],
-            COHERENCE_PEAK_BAND_HZ[1],
-            COHERENCE_PEAK_HALF_WIDTH_HZ,
-            COHERENCE_TOTAL_BAND_HZ[0],
-            COHERENCE_TOTAL_BAND_HZ[1],
-        )
+        out[_O_COH] = _coherence_score_kernel(psds[0], df)
     return 0
 
 
@@ -467,20 +444,9 @@ def _compiled_sources_digest_kernel() -> int:
     return _SOURCES_DIGEST
 
 
-# Also the window loops of heartsong.dsp.coherence and heartsong.dsp.resp, which call
-# kernels of hrv_freq: their caches would not see a change there either, and hrv_freq's
-# source is in the digest.
-_refresh_stale_kernels(
-    _SOURCES_DIGEST,
-    _compiled_sources_digest_kernel,
-    (
-        _window_kernel,
-        _windows_kernel,
-        _coherence_scores_kernel,
-        _resp_windows_kernel,
-        _compiled_sources_digest_kernel,
-    ),
-)
+# (The window loops of heartsong.dsp.coherence and heartsong.dsp.resp, which inline
+# kernels of hrv_freq, guard their own caches the same way.)
+_refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, _module_kernels(globals()))
 
 
 def _check_inputs(
@@ -536,22 +502,15 @@ def _short_freq_verdict(
     covered_s = out[_O_COVERED]
     code = int(out[_O_RESP_CODE])
     rate = math.nan
-    if code == 0:
+    if code == 0:  # fused (the usual case): the rate as it is, no estimate to build
         rate = out[_O_RESP]
-    elif code == _RESP_FEW_SECONDS:
-        reasons["resp_rate_bpm"] = (
-            f"too little signal for a breathing rate: {covered_s:.0f} s "
-            f"< {RESP_MIN_COVERAGE_S:.0f} s"
-        )
-    elif code == _RESP_FEW_BEATS:
-        reasons["resp_rate_bpm"] = "too few beats for a breathing rate"
     else:
-        resp = fused_resp_estimate(
-            out[_O_RESP],
-            out[_O_RESP_Q],
-            code,
-            int(out[_O_KEPT]),
-            int(out[_O_BEST]),
+        # Why not, as heartsong.dsp.resp words it: status 4 / 5 before any spectrum,
+        # else the fusion's (rate, quality, code, kept, best) from _O_RESP on.
+        resp = _resp_window_estimate(
+            code if code in (_RESP_FEW_SECONDS, _RESP_FEW_BEATS) else 0,
+            covered_s,
+            out_array[_O_RESP : _O_BEST + 1],
             out_array[_O_RATES : _O_RATES + n_rows],
             out_array[_O_QUALITIES : _O_QUALITIES + n_rows],
             _RESP_SOURCES[:n_rows],
