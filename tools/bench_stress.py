@@ -33,7 +33,6 @@ import numpy as np
 from heartsong.events import Metrics
 from heartsong.stress.baseline import BaselineLearner
 from heartsong.stress.estimator import ModelEstimator
-from heartsong.stress.features import window_features
 from heartsong.stress.history import HrHistory
 from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
 from heartsong.stress.runtime import find_runtime
@@ -81,8 +80,7 @@ def measure(model_dir: Path, n: int = 20000, repeats: int = 5, seed: int = 0) ->
     history = HrHistory(model.spec.history)
 
     def features_and_model(i: int) -> object:
-        context = history.observe(5.0 * i, windows[i], q)
-        f = window_features(windows[i], base, min_quality=q, context=context)
+        f = history.features(5.0 * i, windows[i], base, q)
         assert f.values is not None
         return model.predict(f.values)
 

@@ -57,7 +57,6 @@ from heartsong.stress.features import (
     MIN_SIGNAL_QUALITY,
     RAW_METRICS,
     REQUIRED_METRICS,
-    window_features,
 )
 from heartsong.stress.history import HistorySettings, HrHistory
 from heartsong.stress.model import StressModel
@@ -131,8 +130,7 @@ def feature_matrix(p: Participant, base: Baseline) -> tuple[np.ndarray, np.ndarr
     ok = np.zeros(len(p.windows), dtype=bool)
     history = HrHistory(HISTORY)
     for i, w in enumerate(p.windows):
-        context = history.observe(float(w["t_end_s"]), w, MIN_SIGNAL_QUALITY)
-        f = window_features(w, base.values, min_quality=MIN_SIGNAL_QUALITY, context=context)
+        f = history.features(float(w["t_end_s"]), w, base.values, MIN_SIGNAL_QUALITY)
         if f.values is not None:
             x[i] = f.values
             ok[i] = True

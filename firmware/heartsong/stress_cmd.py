@@ -86,7 +86,6 @@ def annotate_windows(
         The ``stress`` section: model version, baseline (values, source), counts.
     """
     from heartsong.stress.baseline import baseline_from_start
-    from heartsong.stress.features import window_features
     from heartsong.stress.history import HrHistory
     from heartsong.stress.smoothing import StressSmoother
 
@@ -103,9 +102,7 @@ def annotate_windows(
     for w in windows:
         t_end = w.get("t_end_s")
         t_s = float(t_end) if isinstance(t_end, (int, float)) else math.nan
-        context = history.observe(t_s, w, spec.min_signal_quality)
-        feats = window_features(w, baseline.values, min_quality=spec.min_signal_quality,
-                                context=context)
+        feats = history.features(t_s, w, baseline.values, spec.min_signal_quality)
         p = None if feats.values is None else model.predict(feats.values)
         out = smoother.update(t_s, p, feats.reason)
         n_scored += p is not None

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from heartsong.events import Metrics, StressState
 from heartsong.stress.baseline import BASELINE_FILE, BaselineLearner
-from heartsong.stress.features import RAW_METRICS, window_features
+from heartsong.stress.features import RAW_METRICS
 from heartsong.stress.history import HrHistory
 from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
 from heartsong.stress.runtime import RuntimeMissingError
@@ -97,9 +97,8 @@ class ModelEstimator:
         window = {name: getattr(metrics, name) for name in RAW_METRICS}
         self.learner.observe(metrics.t_s, window, metrics.wall_s)
         baseline = self.learner.current
-        q = self.model.spec.min_signal_quality
-        context = self.history.observe(metrics.t_s, window, q)
-        feats = window_features(window, baseline.values, min_quality=q, context=context)
+        feats = self.history.features(metrics.t_s, window, baseline.values,
+                                      self.model.spec.min_signal_quality)
         p = None if feats.values is None else self.model.predict(feats.values)
         out = self.smoother.update(metrics.t_s, p, feats.reason)
         return StressEstimate(out.p_stress, out.state, out.reason)

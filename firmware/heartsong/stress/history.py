@@ -23,7 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from heartsong.errors import InputDataError
-from heartsong.stress.features import MIN_SIGNAL_QUALITY, HrContext, gate_reason
+from heartsong.stress.features import (
+    MIN_SIGNAL_QUALITY,
+    HrContext,
+    WindowFeatures,
+    gate_reason,
+    window_features,
+)
 
 __all__ = ["HistorySettings", "HrHistory"]
 
@@ -138,6 +144,31 @@ class HrHistory:
             self._t.append(float(t_s))
             self._hr.append(float(hr))
         return HrContext(self._recent_low(t_s), self._earlier(t_s))
+
+    def features(
+        self,
+        t_s: float,
+        window: Mapping[str, object],
+        baseline: Mapping[str, float],
+        min_quality: float = MIN_SIGNAL_QUALITY,
+    ) -> WindowFeatures:
+        """Record one window (:meth:`observe`) and compute its stress features with that
+        context (:func:`~heartsong.stress.features.window_features`): the one path the
+        device, ``analyze --stress``, the training script and the benchmark share.
+
+        Parameters
+        ----------
+        t_s:
+            Time of the window's end, seconds.
+        window:
+            The window's metrics (see :meth:`observe`).
+        baseline:
+            The person's resting value of each metric (NaN when unknown).
+        min_quality:
+            Signal-quality gate of a usable window, 0..1.
+        """
+        context = self.observe(t_s, window, min_quality)
+        return window_features(window, baseline, min_quality=min_quality, context=context)
 
     def _recent_low(self, t_s: float) -> float | None:
         """The ``low_quantile`` of the heart rates in ``(t_s - window_s, t_s]`` (linear
