@@ -156,9 +156,15 @@ def load_participant(data_dir: Path, pid: int, t_unix: np.ndarray, labels: np.nd
     return Participant(pid, windows, share, start)
 
 
-def load_dataset(data_dir: Path) -> list[Participant]:
-    """Every labelled participant with a BVP file, in participant order."""
-    labels = read_labels(data_dir)
+def load_dataset(
+    data_dir: Path, labels: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+) -> list[Participant]:
+    """Every labelled participant with a BVP file, in participant order.
+
+    ``labels`` is :func:`read_labels` of ``data_dir`` when the caller already read it.
+    """
+    if labels is None:
+        labels = read_labels(data_dir)
     out = []
     for pid in sorted(labels):
         if not bvp_path(data_dir, pid).exists():

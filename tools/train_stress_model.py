@@ -429,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     baseline_s = float(args.baseline_seconds)
 
-    people = load_dataset(args.data)
+    labels = read_labels(args.data)
+    people = load_dataset(args.data, labels)
     if len(people) < 3:
         logger.error("need at least 3 labelled participants in %s, found %d", args.data,
                      len(people))
@@ -492,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_personal_baselines": sum(b is not None for b in personal.values()),
         "participants": [p.name for p in people],
         "phase_medians": phase_medians(table, pids),
-        "evidence": label_evidence(people, table, args.data),
+        "evidence": label_evidence(people, table, labels),
         "history": HISTORY.as_dict(),
         # Timing on the machine that trained, as tools/bench_stress.py measures it.
         "timing": measure(args.out, n=5000, repeats=3, seed=args.seed),
@@ -522,7 +523,9 @@ def phase_medians(table: Table, pids: list[int]) -> dict[str, float]:
     }
 
 
-def label_evidence(people: list[Participant], table: Table, data_dir: Path) -> dict[str, Any]:
+def label_evidence(
+    people: list[Participant], table: Table, labels: dict[int, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, Any]:
     """What the labels allow: alignment check and an upper bound for heart-rate rules.
 
     * Alignment: the AUROC of the heart rate's log ratio to baseline against the labels
@@ -533,8 +536,9 @@ def label_evidence(people: list[Participant], table: Table, data_dir: Path) -> d
       rule on the heart rate level, however well calibrated to the person).
     * Spread: participants whose heart rate is not higher in tasks (per-person AUROC of
       the heart-rate ratio below 0.6).
+
+    ``labels`` are :func:`stress_data.read_labels`'s per-second labels.
     """
-    labels = read_labels(data_dir)
     hr = FEATURE_NAMES.index("hr_log_ratio")
     scan: dict[str, dict[str, float]] = {}
     for lag in LAG_SCAN_S:
