@@ -323,7 +323,12 @@ def test_export_includes_what_was_learnt(tmp_path: Path) -> None:
     args = argparse.Namespace(command="export", session=None, since=None, fmt="csv",
                               out=out_csv, db=None)
     assert store_cmd.run(args, tmp_path) == 0
-    rows = list(csv.DictReader((tmp_path / "export_soundscape_responses.csv").open()))
+    reader = csv.DictReader((tmp_path / "export_soundscape_responses.csv").open())
+    rows = list(reader)
+    assert reader.fieldnames == [  # the file format users' spreadsheets depend on
+        "soundscape", "context", "time_iso", "start_wall_s", "session_s", "length_s",
+        "d_hr_bpm", "d_rmssd_log", "d_p_stress", "n_clean", "ref_hr_bpm", "ref_rmssd_log",
+        "ref_p_stress"]
     assert len(rows) == 1 and rows[0]["soundscape"] == "rain"
     assert float(rows[0]["d_hr_bpm"]) == pytest.approx(-3.0, abs=0.01)
     assert float(rows[0]["ref_hr_bpm"]) == pytest.approx(70.0 - 0.3 * 32.5 / 60.0)

@@ -33,6 +33,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Final
 
@@ -41,6 +42,7 @@ from heartsong.events import METRIC_NAMES
 from heartsong.store.db import SessionRow, Store
 from heartsong.store.schema import SCHEMA_VERSION
 from heartsong.therapy.preference import PreferenceModel, model_to_json
+from heartsong.therapy.response import Response
 
 __all__ = [
     "FORMATS",
@@ -59,12 +61,10 @@ METRIC_CSV_COLUMNS: Final = (
     "session_id", "time_iso", "wall_s", "t_s", *METRIC_NAMES, "n_beats", "pacer_bpm",
     "soundscape",
 )
+#: The fields of a :class:`~heartsong.therapy.response.Response` after its soundscape.
+_RESPONSE_FIELDS: Final = tuple(f.name for f in fields(Response) if f.name != "soundscape")
 #: The columns of the soundscape-responses CSV, in order.
-RESPONSE_CSV_COLUMNS: Final = (
-    "soundscape", "context", "time_iso", "start_wall_s", "session_s", "length_s",
-    "d_hr_bpm", "d_rmssd_log", "d_p_stress", "n_clean", "ref_hr_bpm", "ref_rmssd_log",
-    "ref_p_stress",
-)
+RESPONSE_CSV_COLUMNS: Final = ("soundscape", "context", "time_iso", *_RESPONSE_FIELDS)
 #: The unit of each exported quantity (names already end in it; this spells it out).
 UNITS: Final = {
     "wall_s": "s (Unix time)", "t_s": "s (device monotonic)", "hr_bpm": "beats/min",
@@ -175,13 +175,9 @@ def _csv(store: Store, out: Path, sessions: list[SessionRow],
             w = csv.writer(f)
             w.writerow(RESPONSE_CSV_COLUMNS)
             for r, ctx in preferences.responses:
-                w.writerow((r.soundscape, ctx, _iso(r.start_wall_s), r.start_wall_s,
-                            r.session_s, r.length_s,
-                            *("" if v is None else v
-                              for v in (r.d_hr_bpm, r.d_rmssd_log, r.d_p_stress)),
-                            r.n_clean,
-                            *("" if v is None else v
-                              for v in (r.ref_hr_bpm, r.ref_rmssd_log, r.ref_p_stress))))
+                values = (getattr(r, name) for name in _RESPONSE_FIELDS)
+                w.writerow((r.soundscape, ctx, _iso(r.start_wall_s),
+                            *("" if v is None else v for v in values)))
     return files
 
 
