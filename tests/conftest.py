@@ -9,19 +9,22 @@ error instead, so a broken install step cannot hide behind a green run.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import NoReturn
 
 import pytest
 
-MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-STARTUP_TIMEOUT_S = 10.0
+_TOOLS = str(Path(__file__).resolve().parents[1] / "tools")
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+
+from mosquitto_broker import MosquittoBroker, find_mosquitto  # noqa: E402  (tools/)
+
+__all__ = ["JackServer", "MosquittoBroker"]
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -31,99 +34,10 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _free_port(host: str) -> int:
-    """Ask the kernel for a TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _accepts_tcp(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _mosquitto_binary() -> str | None:
-    for candidate in MOSQUITTO_CANDIDATES:
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("mosquitto")
-
-
-@dataclass
-class MosquittoBroker:
-    """A real mosquitto process on 127.0.0.1, which a test may stop and start again.
-
-    The port stays the same across ``stop()``/``start()``, so clients can reconnect to it
-    as they would to a broker that went away and came back.
-    """
-
-    binary: str
-    workdir: Path
-    host: str = "127.0.0.1"
-    port: int = 0
-    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    _log: IO[bytes] | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.port == 0:
-            self.port = _free_port(self.host)
-        self.config_path = self.workdir / "mosquitto.conf"
-        self.log_path = self.workdir / "mosquitto.log"
-        self.config_path.write_text(
-            f"listener {self.port} {self.host}\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "log_dest stderr\n"
-        )
-
-    @property
-    def running(self) -> bool:
-        """True while the mosquitto process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self) -> None:
-        """Start mosquitto (no-op if running) and wait until it accepts TCP connections."""
-        if self.running:
-            return
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _accepts_tcp(self.host, self.port):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                log = self.log_path.read_text(errors="replace")
-                raise RuntimeError(f"mosquitto did not start on port {self.port}:\n{log}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Stop mosquitto (no-op if stopped); connected clients see the connection drop."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-
 @pytest.fixture
 def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     """A fresh mosquitto broker for one test, on a free port of 127.0.0.1."""
-    binary = _mosquitto_binary()
+    binary = find_mosquitto()
     if binary is None:
         _unavailable("mosquitto binary not found (Debian package mosquitto; run via make test)")
     workdir = tmp_path / "mosquitto"
@@ -140,11 +54,11 @@ def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 def persistent_broker(mosquitto_broker: MosquittoBroker, tmp_path: Path) -> MosquittoBroker:
     """:func:`mosquitto_broker` with persistence on, so it keeps queued QoS 1 messages for
     persistent sessions across a restart (the outage tests)."""
-    from mqtt_tls import reconfigure
-
     data = tmp_path / "mosquitto-data"
     data.mkdir()
-    reconfigure(mosquitto_broker, "allow_anonymous true", persistence_dir=data)
+    mosquitto_broker.stop()
+    mosquitto_broker.configure("allow_anonymous true", persistence_dir=data)
+    mosquitto_broker.start()
     return mosquitto_broker
 
 

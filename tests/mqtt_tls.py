@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -167,14 +166,7 @@ def reconfigure(broker: Any, *lines: str, persistence_dir: Path | None = None) -
     ``persistence_dir``, sessions and queued messages survive a broker restart.
     """
     broker.stop()
-    persistence = (["persistence true", f"persistence_location {persistence_dir}/"]
-                   if persistence_dir is not None else ["persistence false"])
-    # Started as root, mosquitto would switch to the "mosquitto" user, which cannot read
-    # pytest's private temporary directories: stay root for the test.
-    user = ["user root"] if os.geteuid() == 0 else []
-    body = [f"listener {broker.port} {broker.host}", *persistence, *user, "log_dest stderr",
-            "per_listener_settings false", *lines]
-    broker.config_path.write_text("\n".join(body) + "\n")
+    broker.configure(*lines, persistence_dir=persistence_dir)
     broker.start()
 
 

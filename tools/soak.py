@@ -38,9 +38,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +55,7 @@ from heartsong.audio.engine import AudioEngine  # noqa: E402
 from heartsong.audio.sinks import Sink  # noqa: E402
 from heartsong.config import Config  # noqa: E402
 from heartsong.sensors.ble_fake import FaultPlan, play_faults  # noqa: E402
+from mosquitto_broker import MosquittoBroker, find_mosquitto  # noqa: E402
 from reliability.figures import rss_mb  # noqa: E402
 from reliability.rig import Rig, base_config, build_rig, disk_full  # noqa: E402
 
@@ -202,49 +200,21 @@ class MemoryProbe:
 @contextlib.contextmanager
 def mosquitto(workdir: Path) -> Iterator[tuple[str, int, Any]]:
     """A mosquitto on a free port of 127.0.0.1 (with persistence); yields (host, port,
-    restart) where ``restart(seconds)`` kills it and starts it again after that long."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.access(binary, os.X_OK):
+    restart) where ``restart(seconds)`` stops it and starts it again after that long."""
+    binary = find_mosquitto()
+    if binary is None:
         raise SystemExit("soak: mosquitto not found (Debian package mosquitto)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     data = workdir / "mosquitto-data"
     data.mkdir()
-    conf = workdir / "mosquitto.conf"
-    user = ["user root"] if os.geteuid() == 0 else []
-    conf.write_text("\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true",
-                               "persistence true", f"persistence_location {data}/", *user,
-                               "log_dest stderr"]) + "\n")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        procs.append(subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
-                                                                         timeout=0.5):
-                return
-            time.sleep(0.05)
-        raise SystemExit("soak: mosquitto did not start")
-
-    def stop() -> None:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                p.wait(5)
-
-    def restart(seconds: float) -> None:
-        stop()
-        time.sleep(seconds)
-        start()
-
-    start()
+    broker = MosquittoBroker(binary, workdir, persistence_dir=data)
     try:
-        yield "127.0.0.1", port, restart
+        broker.start()
+    except RuntimeError as exc:
+        raise SystemExit(f"soak: {exc}") from exc
+    try:
+        yield broker.host, broker.port, broker.restart
     finally:
-        stop()
+        broker.stop()
 
 
 class Subscriber:
