@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import random
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,30 @@ class Rig:
     def run(self, duration_s: float) -> int:
         """Run the appliance for ``duration_s`` simulated seconds; its exit code."""
         return asyncio.run(self.app.run(duration_s=duration_s))
+
+    @contextlib.contextmanager
+    def running(self, duration_s: float = 3600.0) -> Iterator[list[int]]:
+        """Run the appliance in a background thread while the block injects faults.
+
+        Yields a list that holds the exit code once the block has left: leaving asks the
+        appliance to stop (as SIGTERM does) and waits up to 60 s for it.
+        """
+        loop_box: list[asyncio.AbstractEventLoop] = []
+        result: list[int] = []
+
+        async def main() -> int:
+            loop_box.append(asyncio.get_running_loop())
+            return await self.app.run(duration_s=duration_s)
+
+        runner = threading.Thread(target=lambda: result.append(asyncio.run(main())),
+                                  name="rig-appliance")
+        runner.start()
+        try:
+            yield result
+        finally:
+            if loop_box:
+                loop_box[0].call_soon_threadsafe(self.app.request_stop)
+            runner.join(60)
 
     def memory_growth(self) -> str:
         """RSS growth from warm-up to now, as the report shows it."""

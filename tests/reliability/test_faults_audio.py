@@ -10,8 +10,6 @@ every ``poll_s``), and the engine fades back in; nothing measured is lost.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from pathlib import Path
 
@@ -46,16 +44,7 @@ def test_audio_device_lost_and_back(state_dir: Path) -> None:
                     speed=SPEED, state_dir=state_dir, sink=make_sink)
     sink = sinks[0]
     engine = rig.app.engine
-    loop_box: list[asyncio.AbstractEventLoop] = []
-    result: list[int] = []
-
-    async def main() -> int:
-        loop_box.append(asyncio.get_running_loop())
-        return await rig.app.run(duration_s=3600.0)
-
-    runner = threading.Thread(target=lambda: result.append(asyncio.run(main())))
-    runner.start()
-    try:
+    with rig.running() as result:
         assert wait_for(lambda: sink.state == "playing" and engine.frames_rendered > 0)
         assert wait_for(lambda: len(rig.produced) >= 3)
         dac.unplug()
@@ -72,10 +61,6 @@ def test_audio_device_lost_and_back(state_dir: Path) -> None:
                         and engine.frames_rendered > frames_at_plug + 1024)
         reopen_s = time.monotonic() - t_plug
         time.sleep(0.5)
-    finally:
-        if loop_box:
-            loop_box[0].call_soon_threadsafe(rig.app.request_stop)
-        runner.join(60)
     assert result == [0]
     lost = rig.lost_in_store()
     sup = sink.supervisor

@@ -12,9 +12,7 @@ reconnect back-off step after the broker returns.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,16 +46,7 @@ def test_broker_killed_and_restarted(persistent_broker: Any, state_dir: Path) ->
         publish(state)
 
     link.publish_state = counting_publish  # type: ignore[method-assign]
-    loop_box: list[asyncio.AbstractEventLoop] = []
-    result: list[int] = []
-
-    async def main() -> int:
-        loop_box.append(asyncio.get_running_loop())
-        return await rig.app.run(duration_s=3600.0)
-
-    runner = threading.Thread(target=lambda: result.append(asyncio.run(main())))
-    runner.start()
-    try:
+    with rig.running() as result:
         assert wait_for(lambda: link.connected and len(rec.on(topic)) >= 5, timeout_s=60)
         broker.stop()
         t_kill = time.monotonic()
@@ -76,10 +65,6 @@ def test_broker_killed_and_restarted(persistent_broker: Any, state_dir: Path) ->
 
         assert wait_for(all_arrived, timeout_s=60)
         drained_s = time.monotonic() - t_back
-    finally:
-        if loop_box:
-            loop_box[0].call_soon_threadsafe(rig.app.request_stop)
-        runner.join(60)
     assert result == [0]
     got = [json.loads(p)["wall_s"] for p in rec.on(topic)]
     rec.close()
