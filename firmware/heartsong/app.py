@@ -480,12 +480,12 @@ class Appliance:
         return 0
 
     async def _shutdown(self) -> None:
-        try:
-            self.therapy.close()  # keep what the session taught about the resonance rate
-        except OSError as exc:
-            log.warning("could not save the resonance estimate: %s", exc)
         fade_s = self.cfg.audio.fade_s
-        self.engine.fade_out(fade_s)
+        self.engine.fade_out(fade_s)  # first: the sound answers the stop at once
+        try:
+            self.therapy.close()  # keep what the session taught (written during the fade)
+        except OSError as exc:
+            log.warning("could not save what the therapy learnt this session: %s", exc)
         if self.sink.realtime:
             deadline = self.clock.monotonic() + fade_s + 1.0
             while not self.engine.is_silent and self.clock.monotonic() < deadline:
