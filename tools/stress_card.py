@@ -214,6 +214,16 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
                 ": the heart-rate level alone, even perfectly calibrated to each person, "
                 "barely reaches the target." if ev["oracle_hr_ba"] < TARGET_BA + 0.02 else
                 ": better calibration to the person could still help."))
+        if "clock_probe" in rep:
+            ck = rep["clock_probe"]
+            add("- *The schedule*: every participant did the same tasks in the same order, so "
+                "a clock alone (logistic regression on the seconds since the recording "
+                "started, no heart data, the same LOSO protocol) reaches a balanced accuracy "
+                f"of {_f(ck['balanced_accuracy'])} and an AUROC of {_f(ck['auroc'])}. A "
+                "feature that reveals how long the recording has run (a count of windows "
+                "seen, a history padded with zeros before the start) scores by learning that "
+                "schedule, which says nothing about a night in bed. The deployed features "
+                "are ratios of heart rates, with no input from the clock.")
         add("- *Labels*: checked for misalignment (above). They switch at the task tags, "
             "while the heart rate rises and settles over a minute or more (the slow fall of "
             "the alignment check away from 0 s), so the windows near a switch are partly "

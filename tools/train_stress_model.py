@@ -71,7 +71,7 @@ from stress_data import (
     window_stress_share,
 )
 from stress_eval import auroc, balanced_accuracy, best_threshold, summarize
-from stress_models import CANDIDATES, Candidate, Fitted, fit_with_threshold
+from stress_models import CANDIDATES, Candidate, Fitted, _fit_logreg, fit_with_threshold
 from stress_tflite import (
     convert_int8,
     representative_rows,
@@ -494,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         "participants": [p.name for p in people],
         "phase_medians": phase_medians(table, pids),
         "evidence": label_evidence(people, table, labels),
+        "clock_probe": clock_probe(people, table, args.seed),
         "history": HISTORY.as_dict(),
         # Timing on the machine that trained, as tools/bench_stress.py measures it.
         "timing": measure(args.out, n=5000, repeats=3, seed=args.seed),
@@ -574,6 +575,41 @@ def label_evidence(
         "n_hr_flat": int(np.sum(np.array(per_au) < 0.6)),
         "n_people": len(per_au),
     }
+
+
+def clock_probe(people: list[Participant], table: Table, seed: int) -> dict[str, float]:
+    """LOSO of a logistic regression on the clock alone: no heart data.
+
+    Its one input is each window's end time, seconds since the recording started. The
+    rows, the leave-one-subject-out folds and the inner-fold threshold are the
+    candidates' own (:func:`loso`). Stress-Predict runs one fixed task order for everyone,
+    so the clock predicts the labels; a feature that reveals how long the recording has
+    run would score by learning that schedule, which says nothing about a night in bed.
+    """
+    t_end = {p.pid: np.array([w["t_end_s"] for w in p.windows], dtype=np.float64)
+             for p in people}
+
+    def stack(pids: list[int], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = {pid: table.rows[pid][kind] for pid in pids}
+        return (np.concatenate([t_end[pid][m[pid], None] for pid in pids]),
+                np.concatenate([table.rows[pid]["y"][m[pid]] for pid in pids]),
+                np.concatenate([np.full(int(m[pid].sum()), pid) for pid in pids]))
+
+    clock = Candidate("clock", convertible=False, probabilistic=True,
+                      fit=lambda x, y, g, s, fixed: _fit_logreg(x, y, (0,), s))
+    pids = [p.pid for p in people]
+    ys, ss, ds = [], [], []
+    for held in pids:
+        x, y, g = stack([q for q in pids if q != held], "train")
+        xe, ye, _ = stack([held], "eval")
+        fitted, thr, _ = fit_with_threshold(clock, x, y, g, seed)
+        s = fitted.score(xe)
+        ys.append(ye)
+        ss.append(s)
+        ds.append(s >= thr)
+    y_all = np.concatenate(ys)
+    return {"balanced_accuracy": balanced_accuracy(y_all == 1, np.concatenate(ds)),
+            "auroc": auroc(y_all, np.concatenate(ss))}
 
 
 def coverage(table: Table, people: list[Participant]) -> dict[str, Any]:
