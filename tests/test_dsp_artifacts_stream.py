@@ -124,14 +124,15 @@ def test_adding_rows_equals_adding_columns(per_add: int) -> None:
 
 
 def reject_reference(nn: np.ndarray, seg: np.ndarray, half: int = 10) -> np.ndarray:
-    """The batch's last safety net, written out: range, then 30 % from the local median."""
+    """The batch's last safety net, written out: range, then neighbours spanning at most
+    2.2 (longest / shortest), then 30 % from the local median."""
     ok = (nn >= 300.0) & (nn <= 2000.0)
     plausible = np.where(ok, nn, np.nan)
     out = np.full(nn.size, np.nan)
     for i in range(nn.size):
         lo, hi = max(0, i - half), min(nn.size, i + half + 1)
         near = plausible[lo:hi][(seg[lo:hi] == seg[i]) & ~np.isnan(plausible[lo:hi])]
-        if ok[i] and near.size >= 5:
+        if ok[i] and near.size >= 5 and near.max() <= 2.2 * near.min():
             med = np.median(near)
             if abs(nn[i] - med) <= 0.3 * med:
                 out[i] = nn[i]
@@ -143,12 +144,15 @@ def test_reject_kernel_matches_numpy() -> None:
     n = 120
     nn = 800.0 + 50.0 * rng.standard_normal(n)
     nn[rng.choice(n, 12, replace=False)] = rng.choice([250.0, 1500.0, 2500.0, np.nan], 12)
+    nn[60:75] = rng.uniform(350.0, 1200.0, 15)  # beats found in noise: a range over 2.2
     seg = np.repeat([0, 1, 2, 3], [50, 3, 40, 27]).astype(np.int64)
     kf = np.zeros((6, n))
     kf[1] = nn
-    _reject_kernel(kf, seg, 0, 0, n, 300.0, 2000.0, 0.3, 10, 5)
-    np.testing.assert_array_equal(np.isnan(kf[2]), np.isnan(reject_reference(nn, seg)))
-    np.testing.assert_allclose(kf[2], reject_reference(nn, seg))
+    _reject_kernel(kf, seg, 0, 0, n, 300.0, 2000.0, 0.3, 2.2, 10, 5)
+    want = reject_reference(nn, seg)
+    np.testing.assert_array_equal(np.isnan(kf[2]), np.isnan(want))
+    np.testing.assert_allclose(kf[2], want)
+    assert np.isnan(want[60:75]).all()  # the rule fires: every noise interval rejected
 
 
 def test_window_quality_kernel_matches_the_batch_rule() -> None:

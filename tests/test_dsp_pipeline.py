@@ -707,3 +707,33 @@ def test_a_pipeline_nobody_reads_for_an_hour_keeps_working() -> None:
     assert late.hr_bpm is not None and late.rmssd_ms is not None
     assert late.hr_bpm == pytest.approx(regular.hr_bpm, rel=1e-9)
     assert late.rmssd_ms == pytest.approx(regular.rmssd_ms, rel=1e-9)
+
+
+def test_pulse_band_noise_gives_no_numbers_in_batch_or_streaming(shared_data: Path) -> None:
+    """A moving hand: 90 s of noise in the pulse band inside a real recording. Beats are
+    detected in it at random intervals; its windows must say why they have no HRV rather
+    than report one (they read RMSSD 120-130 ms against about 33 ms before the range rule)."""
+    from scipy.signal import butter, sosfilt
+
+    path = shared_data / "ppg_reference" / "neurokit_resting_5min" / "bio_resting_5min_100hz.csv"
+    x = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)[:24000]
+    fs = 100.0
+    clean = analyze_recording(x, fs)
+    noise = sosfilt(butter(2, [0.7, 3.0], "bandpass", fs=fs, output="sos"),
+                    np.random.default_rng(1).normal(size=9000))
+    y = x.copy()
+    y[6000:15000] = noise * (x.std() / noise.std())
+    batch = analyze_recording(y, fs)
+    inside = [w for w in batch.windows if w["t_start_s"] >= 60.0 and w["t_end_s"] <= 150.0]
+    assert inside
+    for w in inside:
+        assert w["rmssd_ms"] is None and w["sdnn_ms"] is None and w["hr_bpm"] is None
+        assert "clean beats" in w["reasons"]["rmssd_ms"]  # type: ignore[index]
+    rmssd, ref = batch.hrv["rmssd_ms"], clean.hrv["rmssd_ms"]
+    assert rmssd is not None and ref is not None and abs(rmssd - ref) <= 0.2 * ref
+    pipe = StreamingPipeline(fs_hz=fs, invert_ppg=batch.artifacts["polarity"] == "inverted")
+    blocks = [PpgBlock(T0_S + i / fs, fs, y[i : i + 25], np.zeros(0)) for i in range(0, y.size, 25)]
+    streamed = stream_windows(pipe, blocks, T0_S)
+    for end in (130, 140):
+        m = streamed[end]
+        assert m.rmssd_ms is None and m.hr_bpm is None and "clean beats" in m.reasons["rmssd_ms"]

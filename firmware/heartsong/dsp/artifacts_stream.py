@@ -84,6 +84,13 @@ MAX_DEVIATION = 0.3
 REJECT_HALF = 10
 #: Least number of plausible intervals around one for that median.
 REJECT_MIN_COUNT = 5
+#: An interval is also rejected when the plausible intervals within ``REJECT_HALF`` of it
+#: span more than this ratio (longest / shortest, about 15 s of beats): no heart rhythm
+#: the corrected series keeps does that, while noise in the pulse band (a moving hand) is
+#: detected as beats at random intervals. The feasibility rule of Orphanidou et al.
+#: (2015), IEEE J Biomed Health Inform 19(3):832-838, which limits max/min RR to 2.2 in
+#: 10-s segments of ECG and PPG.
+MAX_RANGE_RATIO = 2.2
 
 # Rows of the raw float table.
 _R_T, _R_RR, _R_AMP, _R_BASE, _R_Q, _R_MED = 0, 1, 2, 3, 4, 5
@@ -103,7 +110,8 @@ _S_KLO = 9  # first live corrected row
 _S_RLO = 10  # first raw row inside the span (older ones are kept only as context)
 _N_STATE = 11
 # Parameters of the update kernel.
-_FP_ALPHA, _FP_C1, _FP_C2, _FP_MAX_INTERP, _FP_NN_LO, _FP_NN_HI, _FP_MAX_DEV = range(7)
+(_FP_ALPHA, _FP_C1, _FP_C2, _FP_MAX_INTERP, _FP_NN_LO, _FP_NN_HI, _FP_MAX_DEV,
+ _FP_MAX_RATIO) = range(8)
 _IP_QD_WINDOW, _IP_MED_WINDOW, _IP_LOOKAHEAD, _IP_MAX_RUN = 0, 1, 2, 3
 _IP_REJECT_HALF, _IP_REJECT_MIN, _IP_MAX_BEATS = 4, 5, 6
 # Label values (as in heartsong.dsp.artifacts).
@@ -535,6 +543,7 @@ def _update_kernel(
     nn_lo_ms = fparams[_FP_NN_LO]
     nn_hi_ms = fparams[_FP_NN_HI]
     max_dev = fparams[_FP_MAX_DEV]
+    max_ratio = fparams[_FP_MAX_RATIO]
     qd_window = iparams[_IP_QD_WINDOW]
     med_window = iparams[_IP_MED_WINDOW]
     lookahead = iparams[_IP_LOOKAHEAD]
@@ -755,6 +764,7 @@ def _update_kernel(
         nn_lo_ms,
         nn_hi_ms,
         max_dev,
+        max_ratio,
         reject_half,
         reject_min,
     )
@@ -774,12 +784,14 @@ def _reject_kernel(
     nn_lo_ms: float,
     nn_hi_ms: float,
     max_dev: float,
+    max_ratio: float,
     half: int,
     min_count: int,
 ) -> None:
-    """Checked NN of rows ``start..hi - 1``: NaN outside ``[nn_lo_ms, nn_hi_ms]`` or further
+    """Checked NN of rows ``start..hi - 1``: NaN outside ``[nn_lo_ms, nn_hi_ms]``, further
     than ``max_dev`` from the median of the plausible intervals within ``half`` rows in
-    the same segment (rows ``[lo, hi)``, at least ``min_count`` of them).
+    the same segment (rows ``[lo, hi)``, at least ``min_count`` of them), or where those
+    intervals span more than ``max_ratio`` (longest / shortest).
 
     The window of plausible values is kept sorted as it slides.
     """
@@ -807,6 +819,9 @@ def _reject_kernel(
                     m = _sorted_insert(buf, m, u)
         v = kf[_K_NN, i]
         if not (v >= nn_lo_ms and v <= nn_hi_ms) or m < min_count:
+            kf[_K_NNC, i] = math.nan
+            continue
+        if buf[m - 1] > max_ratio * buf[0]:
             kf[_K_NNC, i] = math.nan
             continue
         h = m // 2
@@ -987,7 +1002,8 @@ class StreamingBeatCorrector:
         self._nan = np.full(64, math.nan)
         self._new = 0  # raw beats since the last update (mirrors the kernel's count)
         self._fparams = np.array(
-            [ALPHA, C1, C2, self.max_interp_ms, NN_RANGE_MS[0], NN_RANGE_MS[1], MAX_DEVIATION]
+            [ALPHA, C1, C2, self.max_interp_ms, NN_RANGE_MS[0], NN_RANGE_MS[1], MAX_DEVIATION,
+             MAX_RANGE_RATIO]
         )
         self._iparams = np.array(
             [

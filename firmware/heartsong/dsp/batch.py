@@ -24,8 +24,9 @@ The stages, each documented where it lives:
 6. artefact detection and correction (Lipponen & Tarvainen 2019,
    :mod:`heartsong.dsp.artifacts`): dropped and missed beats are filled in when at most two
    are missing in a row, otherwise the series is split; an interval still implausible after
-   correction (outside 300-2000 ms, or more than ``MAX_DEVIATION`` from its neighbours'
-   median) is rejected (NaN), never reported;
+   correction (outside 300-2000 ms, more than ``MAX_DEVIATION`` from its neighbours'
+   median, or among neighbours spanning more than ``MAX_RANGE_RATIO``: beats found in
+   noise) is rejected (NaN), never reported;
 7. HRV over the whole record and over sliding windows
    (:func:`heartsong.dsp.window.window_metrics`; the sliding windows all in one kernel
    call, :func:`heartsong.dsp.window._window_rows_many`). A window's LF/HF is taken over the
@@ -54,6 +55,12 @@ from numba import njit
 
 from heartsong.dsp import sorted_buffer
 from heartsong.dsp.artifacts import ArtifactCorrection, correct_beats_lipponen2019
+from heartsong.dsp.artifacts_stream import (
+    MAX_DEVIATION,
+    MAX_RANGE_RATIO,
+    REJECT_HALF,
+    REJECT_MIN_COUNT,
+)
 from heartsong.dsp.filters import PPG_BAND_HZ, butter_bandpass_sos, sos_filtfilt
 from heartsong.dsp.hrv_freq import (
     MIN_SPAN_LF_S,
@@ -99,9 +106,6 @@ DROP_CORRELATION = 0.5
 AMPLITUDE_RANGE = (0.5, 3.0)
 #: Neighbouring pulses for the amplitude median.
 AMPLITUDE_NEIGHBOURS = 30
-#: After correction, an interval further than this fraction from the median of the
-#: intervals around it was not repaired; it is rejected (NaN) instead.
-MAX_DEVIATION = 0.3
 #: Plausible NN intervals, ms (200 to 30 beats per minute).
 IBI_RANGE_MS = (300.0, 2000.0)
 #: Window of the running RMS the detector input is divided by, seconds.
@@ -532,17 +536,19 @@ def _check_windows(window_s: float, step_s: float) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _local_median_kernel(
+def _local_order_kernel(
     values: FloatArray, segment: npt.NDArray[np.int64], half: int, min_count: int
-) -> FloatArray:
-    """Median of the finite values within ``half`` places of each one, in its segment.
+) -> tuple[FloatArray, FloatArray]:
+    """Median, and longest / shortest, of the finite values within ``half`` places of each
+    one, in its segment.
 
     Segments are runs of equal ids. NaN where fewer than ``min_count`` such values exist
     (the value itself included). Each run's window of finite values is kept sorted as it
-    slides (one insertion and one removal per value) instead of taking a median per value.
+    slides (one insertion and one removal per value) instead of sorting it per value.
     """
     n = values.shape[0]
-    out = np.full(n, np.nan)
+    med = np.full(n, np.nan)
+    ratio = np.full(n, np.nan)
     buf = np.empty(2 * half + 1)
     a = 0
     while a < n:
@@ -561,9 +567,18 @@ def _local_median_kernel(
                 m = _sorted_remove(buf, m, values[gone])
             if m >= min_count and m > 0:
                 k = m // 2
-                out[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
+                med[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
+                ratio[i] = buf[m - 1] / buf[0]
         a = b
-    return out
+    return med, ratio
+
+
+@njit(cache=True, nogil=True)
+def _local_median_kernel(
+    values: FloatArray, segment: npt.NDArray[np.int64], half: int, min_count: int
+) -> FloatArray:
+    """The median of :func:`_local_order_kernel`."""
+    return _local_order_kernel(values, segment, half, min_count)[0]
 
 
 def _plausible_pulses(
@@ -589,18 +604,21 @@ def _plausible_pulses(
 def _reject_unrepaired(correction: ArtifactCorrection) -> FloatArray:
     """NN intervals, with those the correction could not make plausible set to NaN.
 
-    An interval is rejected when it is outside ``IBI_RANGE_MS`` or further than
+    An interval is rejected when it is outside ``IBI_RANGE_MS``, further than
     ``MAX_DEVIATION`` from the median of the intervals around it (10 each side, same
     segment; at least 5 of them), a last safety net in the spirit of Malik et al. (1989)
     for stretches so disturbed that the artefact thresholds themselves are inflated, e.g.
-    where the sensor lost the skin.
+    where the sensor lost the skin; or when those intervals span more than
+    ``MAX_RANGE_RATIO`` (Orphanidou et al. 2015): beats detected in noise (a movement).
+    The streaming pipeline applies the same rules
+    (:func:`heartsong.dsp.artifacts_stream._reject_kernel`).
     """
     nn = correction.nn_ms.copy()
     lo_ms, hi_ms = IBI_RANGE_MS
     nn[(nn < lo_ms) | (nn > hi_ms)] = np.nan
-    med = _local_median_kernel(nn, correction.segment, 10, 5)
+    med, ratio = _local_order_kernel(nn, correction.segment, REJECT_HALF, REJECT_MIN_COUNT)
     far = ~(np.abs(nn - med) <= MAX_DEVIATION * med)  # also True where med is NaN
-    nn[far] = np.nan
+    nn[far | (ratio > MAX_RANGE_RATIO)] = np.nan
     return nn
 
 
