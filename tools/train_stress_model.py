@@ -49,7 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_stress import measure
-from heartsong.stress.baseline import Baseline, baseline_from_windows
+from heartsong.stress.baseline import MIN_BASELINE_WINDOWS, Baseline, baseline_from_windows
 from heartsong.stress.features import (
     FEATURE_CLIP,
     FEATURE_NAMES,
@@ -491,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         "analyze": per_analyze,
         "baseline_s": baseline_s,
         "n_personal_baselines": sum(b is not None for b in personal.values()),
+        "min_baseline_windows": MIN_BASELINE_WINDOWS,
         "participants": [p.name for p in people],
         "phase_medians": phase_medians(table, pids),
         "evidence": label_evidence(people, table, labels),
