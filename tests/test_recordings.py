@@ -97,6 +97,7 @@ def test_flat_stretch_becomes_a_gap_clipping_is_flagged(tmp_path: Path) -> None:
         ("ppg", [[1.0], [2.0]] * 100, {"fs_hz": 10.0}, "20 Hz"),
         ("ppg", [["x"]] + [[1.0]] * 200, {"fs_hz": 50.0}, "line 2, column ppg: a number"),
         ("ppg", [["nan"]] * 200, {"fs_hz": 50.0}, "numeric samples"),
+        ("ppg", [[1.0], [2.0]], {"fs_hz": 50.0}, "column ppg: at least 2 s"),  # not "clipped"
     ],
 )
 def test_bad_csv_is_refused_naming_the_problem(
@@ -134,6 +135,10 @@ def test_e4_file_plain_and_gzip(tmp_path: Path) -> None:
     bad.write_text("1600000000\n0\n1\n2\n")
     with pytest.raises(InputDataError, match="line 2"):
         read_e4(bad)
+    slow = tmp_path / "slow.csv"  # the rate is the file's line 2, not an --fs nobody gave
+    slow.write_text("1600000000\n10\n" + "\n".join(f"{v:.3f}" for v in x[:100]) + "\n")
+    with pytest.raises(InputDataError, match=r"line 2 \(sampling rate\): a sampling rate"):
+        read_e4(slow)
 
 
 def test_rr_formats(tmp_path: Path) -> None:

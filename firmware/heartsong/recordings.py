@@ -306,7 +306,8 @@ def read_e4(path: str | Path) -> Recording:
     x = np.array(
         [_to_float(ln.split(",")[0], f"{p}: line {i + 3}") for i, ln in enumerate(lines[2:])]
     )
-    return _checked_ppg(p, "e4", x, fs, None, [f"E4 start {start:.0f} (Unix time)"])
+    return _checked_ppg(p, "e4", x, fs, None, [f"E4 start {start:.0f} (Unix time)"],
+                        rate_field=f"{p}: line 2 (sampling rate)")
 
 
 def _checked_ppg(
@@ -316,8 +317,11 @@ def _checked_ppg(
     fs_hz: float | None,
     t_s: FloatArray | None,
     notes: list[str],
+    *,
+    rate_field: str = "--fs",
 ) -> Recording:
-    """Apply the signal checks of the module docstring."""
+    """Apply the signal checks of the module docstring; ``rate_field`` names where the
+    sampling rate came from, for its error."""
     where = f"{p}: column {label}"
     if x.size == 0 or not np.any(np.isfinite(x)):
         raise InputDataError(where, "numeric samples (found none)")
@@ -325,9 +329,9 @@ def _checked_ppg(
     if t_s is not None:
         rate = 1.0 / float(np.median(np.diff(t_s)))
     if rate is None or not (math.isfinite(rate) and rate > 0.0):
-        raise InputDataError("--fs", "a positive sampling rate in Hz", rate)
+        raise InputDataError(rate_field, "a positive sampling rate in Hz", rate)
     if rate < MIN_FS_HZ:
-        raise InputDataError("--fs", f"a sampling rate of at least {MIN_FS_HZ:g} Hz", rate)
+        raise InputDataError(rate_field, f"a sampling rate of at least {MIN_FS_HZ:g} Hz", rate)
     x = x.astype(np.float64, copy=True)
     n_nan = int(np.count_nonzero(~np.isfinite(x)))
     if n_nan:
@@ -335,6 +339,8 @@ def _checked_ppg(
         notes.append(
             f"{n_nan} missing samples: {filled} interpolated, {n_nan - filled} left as gaps"
         )
+    if np.count_nonzero(np.isfinite(x)) < 2.0 * rate:  # before judging flat or clipped
+        raise InputDataError(where, "at least 2 s of usable samples")
     finite = x[np.isfinite(x)]
     lo, hi = float(finite.min()), float(finite.max())
     if hi == lo:
