@@ -334,11 +334,12 @@ def _band_top(n_used: int, span_s: float) -> float:
     return high
 
 
-def _estimate(
-    psd: FloatArray, df_hz: float, n_used: int, span_s: float, source: str
-) -> RespEstimate:
-    """Breathing-rate estimate from one density row (see :func:`resp_from_spectrum`)."""
-    f_peak, quality = _resp_peak_kernel(
+@njit(cache=True)
+def _resp_peak(psd: FloatArray, df_hz: float, n_used: int, span_s: float) -> tuple[float, float]:
+    """``_resp_peak_kernel`` with this module's rules: the breathing band up to
+    ``_band_top(n_used, span_s)`` (beats used and their span in s), and the peak,
+    Mayer-wave and harmonic constants."""
+    return _resp_peak_kernel(
         psd,
         df_hz,
         RESP_BAND_HZ[0],
@@ -348,6 +349,13 @@ def _estimate(
         MAYER_HF_RATIO,
         HARMONIC_TOL_HZ,
     )
+
+
+def _estimate(
+    psd: FloatArray, df_hz: float, n_used: int, span_s: float, source: str
+) -> RespEstimate:
+    """Breathing-rate estimate from one density row (see :func:`resp_from_spectrum`)."""
+    f_peak, quality = _resp_peak(psd, df_hz, n_used, span_s)
     if math.isnan(f_peak):
         if quality < 0.0:
             return _none(source, "no power in the breathing band")
@@ -506,35 +514,6 @@ def _fuse_kernel(
 
 
 @njit(cache=True)
-def _resp_rows_kernel(
-    psds: FloatArray,
-    df_hz: float,
-    low_hz: float,
-    high_hz: float,
-    half_width_hz: float,
-    mayer_hz: float,
-    hf_ratio: float,
-    harmonic_tol_hz: float,
-    min_quality: float,
-    max_spread: float,
-    rates: FloatArray,
-    qualities: FloatArray,
-) -> tuple[float, float, int, int, int]:
-    """Breathing peak of every density row, then their fusion (see ``_fuse_kernel``).
-
-    ``rates`` (breaths/min, NaN without a peak) and ``qualities`` (as
-    ``_resp_peak_kernel``: -1 for no power) receive the per-row estimates.
-    """
-    for j in range(psds.shape[0]):
-        f_peak, q = _resp_peak_kernel(
-            psds[j], df_hz, low_hz, high_hz, half_width_hz, mayer_hz, hf_ratio, harmonic_tol_hz
-        )
-        rates[j] = 60.0 * f_peak
-        qualities[j] = q
-    return _fuse_kernel(rates, qualities, min_quality, max_spread)
-
-
-@njit(cache=True)
 def _resp_fused_kernel(
     psds: FloatArray,
     df_hz: float,
@@ -543,23 +522,18 @@ def _resp_fused_kernel(
     rates: FloatArray,
     qualities: FloatArray,
 ) -> tuple[float, float, int, int, int]:
-    """``_resp_rows_kernel`` with this module's rules: the breathing band up to
-    ``_band_top(n_used, span_s)`` (beats used and their span in s), the peak, Mayer-wave
-    and harmonic constants, and the fusion's quality and spread limits."""
-    return _resp_rows_kernel(
-        psds,
-        df_hz,
-        RESP_BAND_HZ[0],
-        _band_top(n_used, span_s),
-        PEAK_HALF_WIDTH_HZ,
-        MAYER_LIMIT_HZ,
-        MAYER_HF_RATIO,
-        HARMONIC_TOL_HZ,
-        MIN_QUALITY,
-        MAX_SPREAD_BPM,
-        rates,
-        qualities,
-    )
+    """Breathing peak of every density row (``_resp_peak``: ``n_used`` beats over
+    ``span_s`` s), then their fusion with this module's quality and spread limits (see
+    ``_fuse_kernel``).
+
+    ``rates`` (breaths/min, NaN without a peak) and ``qualities`` (as
+    ``_resp_peak_kernel``: -1 for no power) receive the per-row estimates.
+    """
+    for j in range(psds.shape[0]):
+        f_peak, q = _resp_peak(psds[j], df_hz, n_used, span_s)
+        rates[j] = 60.0 * f_peak
+        qualities[j] = q
+    return _fuse_kernel(rates, qualities, MIN_QUALITY, MAX_SPREAD_BPM)
 
 
 def _fused(
@@ -815,7 +789,7 @@ def _windows_kernel(
     Writes per window: ``status`` 0 (estimated), ``_FEW_SECONDS`` or ``_FEW_BEATS``;
     ``coverage`` (s: the finite NN intervals' sum, else the time span); ``fused`` the
     fusion's ``(rate, quality, code, kept, best)``; and the per-row ``rates`` and
-    ``qualities`` (see ``_resp_rows_kernel``).
+    ``qualities`` (see ``_resp_fused_kernel``).
     """
     n_rows = ys.shape[0]
     f_max = RESP_BAND_HZ[1] + 0.05
