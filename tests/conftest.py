@@ -34,15 +34,16 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
-    """A fresh mosquitto broker for one test, on a free port of 127.0.0.1."""
+def _running_broker(tmp_path: Path, persistence_dir: Path | None = None) -> Iterator[
+    MosquittoBroker
+]:
+    """A mosquitto started in ``tmp_path`` for one test, stopped after it."""
     binary = find_mosquitto()
     if binary is None:
         _unavailable("mosquitto binary not found (Debian package mosquitto; run via make test)")
     workdir = tmp_path / "mosquitto"
     workdir.mkdir()
-    broker = MosquittoBroker(binary=binary, workdir=workdir)
+    broker = MosquittoBroker(binary=binary, workdir=workdir, persistence_dir=persistence_dir)
     broker.start()
     try:
         yield broker
@@ -51,15 +52,18 @@ def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 
 
 @pytest.fixture
-def persistent_broker(mosquitto_broker: MosquittoBroker, tmp_path: Path) -> MosquittoBroker:
+def mosquitto_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A fresh mosquitto broker for one test, on a free port of 127.0.0.1."""
+    yield from _running_broker(tmp_path)
+
+
+@pytest.fixture
+def persistent_broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
     """:func:`mosquitto_broker` with persistence on, so it keeps queued QoS 1 messages for
     persistent sessions across a restart (the outage tests)."""
     data = tmp_path / "mosquitto-data"
     data.mkdir()
-    mosquitto_broker.stop()
-    mosquitto_broker.configure("allow_anonymous true", persistence_dir=data)
-    mosquitto_broker.start()
-    return mosquitto_broker
+    yield from _running_broker(tmp_path, persistence_dir=data)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import queue
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,8 @@ import paho.mqtt.client as mqtt
 import pyaudio
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+
+from mosquitto_broker import accepts_tcp  # tools/, on the path via conftest
 
 if TYPE_CHECKING:
     from conftest import JackServer, MosquittoBroker
@@ -53,14 +54,6 @@ def _publish_retained(broker: MosquittoBroker, topic: str, payload: bytes) -> No
         client.loop_stop()
 
 
-def _accepts_tcp(broker: MosquittoBroker) -> bool:
-    try:
-        with socket.create_connection((broker.host, broker.port), timeout=1.0):
-            return True
-    except OSError:
-        return False
-
-
 def test_broker_round_trips_a_retained_message(mosquitto_broker: MosquittoBroker) -> None:
     _publish_retained(mosquitto_broker, "heartsong/test/state", b'{"hr_bpm": 61.5}')
 
@@ -72,11 +65,12 @@ def test_broker_round_trips_a_retained_message(mosquitto_broker: MosquittoBroker
 
 def test_broker_stop_and_start_on_the_same_port(mosquitto_broker: MosquittoBroker) -> None:
     port = mosquitto_broker.port
-    assert mosquitto_broker.running and _accepts_tcp(mosquitto_broker)
+    assert mosquitto_broker.running and accepts_tcp(mosquitto_broker.host, mosquitto_broker.port)
 
     mosquitto_broker.stop()
     assert not mosquitto_broker.running
-    assert not _accepts_tcp(mosquitto_broker), "a stopped broker must refuse connections"
+    refused = not accepts_tcp(mosquitto_broker.host, mosquitto_broker.port)
+    assert refused, "a stopped broker must refuse connections"
     mosquitto_broker.stop()  # stopping twice is harmless
 
     mosquitto_broker.start()

@@ -198,9 +198,9 @@ class MemoryProbe:
 
 
 @contextlib.contextmanager
-def mosquitto(workdir: Path) -> Iterator[tuple[str, int, Any]]:
-    """A mosquitto on a free port of 127.0.0.1 (with persistence); yields (host, port,
-    restart) where ``restart(seconds)`` stops it and starts it again after that long."""
+def mosquitto(workdir: Path) -> Iterator[MosquittoBroker]:
+    """A running mosquitto on a free port of 127.0.0.1, with persistence (its
+    ``restart(seconds)`` is the broker outage)."""
     binary = find_mosquitto()
     if binary is None:
         raise SystemExit("soak: mosquitto not found (Debian package mosquitto)")
@@ -212,7 +212,7 @@ def mosquitto(workdir: Path) -> Iterator[tuple[str, int, Any]]:
     except RuntimeError as exc:
         raise SystemExit(f"soak: {exc}") from exc
     try:
-        yield broker.host, broker.port, broker.restart
+        yield broker
     finally:
         broker.stop()
 
@@ -261,11 +261,11 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         state = Path(tmp) / "state"
         state.mkdir(mode=0o700)
         overrides: dict[str, object] = {"sources.ble": True}
-        sub = restart = None
+        sub = broker = None
         if realtime:
-            host, port, restart = st.enter_context(mosquitto(Path(tmp)))
-            overrides.update({"mqtt.enabled": True, "mqtt.host": host, "mqtt.port": port,
-                              "audio.output": "device"})
+            broker = st.enter_context(mosquitto(Path(tmp)))
+            overrides.update({"mqtt.enabled": True, "mqtt.host": broker.host,
+                              "mqtt.port": broker.port, "audio.output": "device"})
         cfg = base_config(**overrides)
         rig = build_rig(cfg, speed=speed, state_dir=state, mqtt=realtime,
                         sink=_jack_sink if realtime else None, seed=args.seed)
@@ -274,8 +274,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             rig.app.metrics_history = deque(maxlen=args.history)
             rig.app.events = deque(maxlen=args.history)
         if realtime:
-            assert rig.mqtt is not None
-            sub = Subscriber(host, port, rig.mqtt.state_topic)
+            assert rig.mqtt is not None and broker is not None
+            sub = Subscriber(broker.host, broker.port, rig.mqtt.state_topic)
             st.callback(sub.close)
             sent: list[float] = []
             publish = rig.mqtt.publish_state
@@ -316,10 +316,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 underruns_from.append(rig.app.engine.underruns)
 
             tasks.append(asyncio.create_task(mark_underruns()))
-            if restart is not None:
+            if broker is not None:
+                outage = broker.restart
+
                 async def broker_outage() -> None:
                     await rig.clock.sleep(duration * 0.5)
-                    await loop.run_in_executor(None, restart, 20.0)
+                    await loop.run_in_executor(None, outage, 20.0)
 
                 tasks.append(asyncio.create_task(broker_outage()))
             async def end_snapshot() -> None:
@@ -355,7 +357,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         underruns = (engine.underruns - underruns_from[0]) if realtime and underruns_from \
             else None
         kinds = Counter(f.kind for f in faults) + Counter(f.kind for f in strap_faults)
-        if restart is not None:
+        if broker is not None:
             kinds["broker_restart"] = 1
         figures: dict[str, Any] = {
             "mode": "realtime" if realtime else "simulated",
