@@ -114,7 +114,9 @@ def _scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 1e-9, scale, 1.0)
 
 
-def _fit_logreg(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], seed: int) -> Fitted:
+def fit_logreg(x: np.ndarray, y: np.ndarray, idx: tuple[int, ...], seed: int) -> Fitted:
+    """Logistic regression on columns ``idx`` of ``x``, standardised and clipped as the
+    device does."""
     mean, scale = _scaler(x[:, list(idx)])
     z = standardize(x[:, list(idx)], mean, scale, FEATURE_CLIP)
     clf = LogisticRegression(C=1.0, max_iter=2000, random_state=seed).fit(z, y)
@@ -135,21 +137,21 @@ def fit_logreg_hr(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, fixed: tuple[int, ...] | None
 ) -> Fitted:
     """Logistic regression on the heart-rate features (baseline, recent low, change)."""
-    return _fit_logreg(x, y, HR_FEATURES, seed)
+    return fit_logreg(x, y, HR_FEATURES, seed)
 
 
 def fit_logreg_all(
     x: np.ndarray, y: np.ndarray, groups: np.ndarray, seed: int, fixed: tuple[int, ...] | None
 ) -> Fitted:
     """Logistic regression on every feature."""
-    return _fit_logreg(x, y, tuple(range(x.shape[1])), seed)
+    return fit_logreg(x, y, tuple(range(x.shape[1])), seed)
 
 
 def _oof_auroc(x: np.ndarray, y: np.ndarray, groups: np.ndarray, idx: tuple[int, ...],
                seed: int) -> float:
     oof = np.empty(len(y))
     for tr, va in GroupKFold(n_splits=_n_splits(groups)).split(x, y, groups):
-        oof[va] = _fit_logreg(x[tr], y[tr], idx, seed).score(x[va])
+        oof[va] = fit_logreg(x[tr], y[tr], idx, seed).score(x[va])
     return auroc(y, oof)
 
 
@@ -176,7 +178,7 @@ def fit_logreg_select(
             chosen.append(j)
             best = score
         fixed = tuple(chosen) if chosen else (HR_INDEX,)
-    return _fit_logreg(x, y, fixed, seed)
+    return fit_logreg(x, y, fixed, seed)
 
 
 def fit_mlp_all(

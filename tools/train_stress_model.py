@@ -71,7 +71,7 @@ from stress_data import (
     window_stress_share,
 )
 from stress_eval import auroc, balanced_accuracy, best_threshold, summarize
-from stress_models import CANDIDATES, Candidate, Fitted, _fit_logreg, fit_with_threshold
+from stress_models import CANDIDATES, Candidate, Fitted, fit_logreg, fit_with_threshold
 from stress_tflite import (
     convert_int8,
     representative_rows,
@@ -152,19 +152,23 @@ class Table:
             after = t0 >= baseline_s - 1e-9
             self.rows[p.pid] = {
                 "x": x,
+                "t_end": np.array([w["t_end_s"] for w in p.windows], dtype=np.float64)[:, None],
                 "y": lab,
                 "usable": ok,
                 "eval": ok & after & (lab >= 0),
                 "train": ok & after & p.pure(),
             }
 
-    def stack(self, pids: list[int], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of ``kind`` (train/eval/usable) of these participants: X, y, groups."""
+    def stack(self, pids: list[int], kind: str, col: str = "x") -> tuple[
+        np.ndarray, np.ndarray, np.ndarray
+    ]:
+        """Rows of ``kind`` (train/eval/usable) of these participants: X (the features,
+        or with ``col="t_end"`` each window's end time in s), y, groups."""
         xs, ys, gs = [], [], []
         for pid in pids:
             r = self.rows[pid]
             m = r[kind]
-            xs.append(r["x"][m])
+            xs.append(r[col][m])
             ys.append(r["y"][m])
             gs.append(np.full(int(m.sum()), pid))
         return np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
@@ -587,22 +591,13 @@ def clock_probe(people: list[Participant], table: Table, seed: int) -> dict[str,
     so the clock predicts the labels; a feature that reveals how long the recording has
     run would score by learning that schedule, which says nothing about a night in bed.
     """
-    t_end = {p.pid: np.array([w["t_end_s"] for w in p.windows], dtype=np.float64)
-             for p in people}
-
-    def stack(pids: list[int], kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        m = {pid: table.rows[pid][kind] for pid in pids}
-        return (np.concatenate([t_end[pid][m[pid], None] for pid in pids]),
-                np.concatenate([table.rows[pid]["y"][m[pid]] for pid in pids]),
-                np.concatenate([np.full(int(m[pid].sum()), pid) for pid in pids]))
-
     clock = Candidate("clock", convertible=False, probabilistic=True,
-                      fit=lambda x, y, g, s, fixed: _fit_logreg(x, y, (0,), s))
+                      fit=lambda x, y, g, s, fixed: fit_logreg(x, y, (0,), s))
     pids = [p.pid for p in people]
     ys, ss, ds = [], [], []
     for held in pids:
-        x, y, g = stack([q for q in pids if q != held], "train")
-        xe, ye, _ = stack([held], "eval")
+        x, y, g = table.stack([q for q in pids if q != held], "train", col="t_end")
+        xe, ye, _ = table.stack([held], "eval", col="t_end")
         fitted, thr, _ = fit_with_threshold(clock, x, y, g, seed)
         s = fitted.score(xe)
         ys.append(ye)
