@@ -218,6 +218,35 @@ def test_a_stale_cache_is_recompiled() -> None:
     assert [k.recompiled for k in kernels] == [1, 1]
 
 
+def test_a_stale_cache_also_recompiles_unguarded_callees() -> None:
+    # The mixer inlines composer kernels, which inline kernels.py's: when kernels.py
+    # changes, composer's own cache does not notice, so the guard flushes it too.
+    import types
+
+    callee = types.ModuleType("fake_callee")
+
+    def py_func() -> None:
+        pass
+
+    py_func.__module__ = "fake_callee"
+
+    class Kernel:
+        recompiled = 0
+
+        def recompile(self) -> None:
+            self.recompiled += 1
+
+    inner = Kernel()
+    inner.py_func = py_func  # type: ignore[attr-defined]
+    callee.inner = inner  # type: ignore[attr-defined]
+    callee.imported = Kernel()  # no py_func of this module: not its kernel
+    own = Kernel()
+    assert not _refresh_stale_kernels(7, lambda: 7, [own], [callee])
+    assert inner.recompiled == 0
+    assert _refresh_stale_kernels(8, lambda: 7, [own], [callee])
+    assert (inner.recompiled, own.recompiled, callee.imported.recompiled) == (1, 1, 0)
+
+
 def test_the_fused_kernel_agrees_with_the_separate_estimators() -> None:
     # One kernel call per window: time domain, breathing rate and coherence must be what
     # the public functions of their modules give on the same beats.

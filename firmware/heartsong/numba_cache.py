@@ -36,13 +36,24 @@ def sources_digest(modules: Sequence[ModuleType]) -> int:
 
 
 def refresh_stale_kernels(
-    current: int, compiled: Callable[[], int], kernels: Sequence[Any]
+    current: int,
+    compiled: Callable[[], int],
+    kernels: Sequence[Any],
+    sources: Sequence[ModuleType] = (),
 ) -> bool:
     """Recompile ``kernels`` (which flushes their cache) when ``compiled()`` differs from
-    the ``current`` digest of the files they call into; True when that happened."""
+    the ``current`` digest of the files they call into; True when that happened.
+
+    ``sources`` are modules whose kernels ``kernels`` call and which do not guard
+    themselves: their kernels are recompiled first, since their own caches only notice
+    changes to their own file, not to the files *they* call into.
+    """
     if compiled() == current:
         return False
     logger.info("numba kernel sources changed since they were cached: recompiling")
+    for module in sources:
+        for kernel in module_kernels(vars(module)):
+            kernel.recompile()
     for kernel in kernels:
         kernel.recompile()
     return True

@@ -601,7 +601,9 @@ def preset_table(presets: Mapping[str, Soundscape]) -> F64Array:
 
 # numba's cache watches a kernel's own file only, and these kernels inline the synthesis
 # kernels of the modules below: a digest of those files is frozen into the cache, and a
-# change there recompiles the mixer (see :mod:`heartsong.numba_cache`).
+# change there recompiles the mixer and those modules' kernels (composer, textures and
+# tonal call into harmony, kernels and tonal without a guard of their own; see
+# :mod:`heartsong.numba_cache`).
 _KERNEL_SOURCES: Final = (composer, harmony, kernels, params, soundscape_model, textures, tonal)
 _SOURCES_DIGEST: Final = sources_digest(_KERNEL_SOURCES)
 
@@ -612,4 +614,6 @@ def _compiled_sources_digest_kernel() -> int:
     return _SOURCES_DIGEST
 
 
-refresh_stale_kernels(_SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()))
+refresh_stale_kernels(
+    _SOURCES_DIGEST, _compiled_sources_digest_kernel, module_kernels(globals()), _KERNEL_SOURCES
+)
