@@ -321,9 +321,10 @@ class Appliance:
         # Each adaptation carries what moved, from what to what; the foundation's own
         # changes (the sleep timer, a command) come as reasons without one.
         described = {a.message: a for a in decision.adaptations}
-        for reason in decision.reasons:
-            self.last_reason = reason
+        if decision.reasons:
+            self.last_reason = decision.reasons[-1]
             self._last_reason_s = self.clock.monotonic()
+        for reason in decision.reasons:
             a = described.get(reason)
             if a is None:
                 self._emit("adaptation", reason)

@@ -42,7 +42,6 @@ from heartsong.therapy.response import ResponseConfig, ResponseRecorder
 from heartsong.therapy.settings import check_number
 
 __all__ = [
-    "LEARN_CANDIDATES",
     "LearnSettings",
     "SoundscapeLearner",
     "learn_settings_from_config",
@@ -50,9 +49,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: The soundscapes the learner chooses among by default (config's default).
-LEARN_CANDIDATES: tuple[str, ...] = DEFAULT_LEARN_CANDIDATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +69,7 @@ class LearnSettings:
     """
 
     learn_soundscapes: bool = False
-    learn_candidates: tuple[str, ...] = LEARN_CANDIDATES
+    learn_candidates: tuple[str, ...] = DEFAULT_LEARN_CANDIDATES
     learn_explore_max: float = 0.1
     learn_half_life_days: float = 60.0
 
