@@ -56,10 +56,14 @@ from numba import njit
 from heartsong.dsp import sorted_buffer
 from heartsong.dsp.artifacts import ArtifactCorrection, correct_beats_lipponen2019
 from heartsong.dsp.artifacts_stream import (
+    _K_NN,
+    _K_NNC,
     MAX_DEVIATION,
     MAX_RANGE_RATIO,
+    NN_RANGE_MS,
     REJECT_HALF,
     REJECT_MIN_COUNT,
+    _reject_kernel,
 )
 from heartsong.dsp.filters import PPG_BAND_HZ, butter_bandpass_sos, sos_filtfilt
 from heartsong.dsp.hrv_freq import (
@@ -106,8 +110,6 @@ DROP_CORRELATION = 0.5
 AMPLITUDE_RANGE = (0.5, 3.0)
 #: Neighbouring pulses for the amplitude median.
 AMPLITUDE_NEIGHBOURS = 30
-#: Plausible NN intervals, ms (200 to 30 beats per minute).
-IBI_RANGE_MS = (300.0, 2000.0)
 #: Window of the running RMS the detector input is divided by, seconds.
 AGC_WINDOW_S = 5.0
 #: Zeros appended to each piece so the detector can decide on its last pulse, seconds.
@@ -536,19 +538,17 @@ def _check_windows(window_s: float, step_s: float) -> None:
 
 
 @njit(cache=True, nogil=True)
-def _local_order_kernel(
+def _local_median_kernel(
     values: FloatArray, segment: npt.NDArray[np.int64], half: int, min_count: int
-) -> tuple[FloatArray, FloatArray]:
-    """Median, and longest / shortest, of the finite values within ``half`` places of each
-    one, in its segment.
+) -> FloatArray:
+    """Median of the finite values within ``half`` places of each one, in its segment.
 
     Segments are runs of equal ids. NaN where fewer than ``min_count`` such values exist
     (the value itself included). Each run's window of finite values is kept sorted as it
-    slides (one insertion and one removal per value) instead of sorting it per value.
+    slides (one insertion and one removal per value) instead of taking a median per value.
     """
     n = values.shape[0]
-    med = np.full(n, np.nan)
-    ratio = np.full(n, np.nan)
+    out = np.full(n, np.nan)
     buf = np.empty(2 * half + 1)
     a = 0
     while a < n:
@@ -567,18 +567,9 @@ def _local_order_kernel(
                 m = _sorted_remove(buf, m, values[gone])
             if m >= min_count and m > 0:
                 k = m // 2
-                med[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
-                ratio[i] = buf[m - 1] / buf[0]
+                out[i] = buf[k] if m % 2 == 1 else (buf[k - 1] + buf[k]) / 2.0
         a = b
-    return med, ratio
-
-
-@njit(cache=True, nogil=True)
-def _local_median_kernel(
-    values: FloatArray, segment: npt.NDArray[np.int64], half: int, min_count: int
-) -> FloatArray:
-    """The median of :func:`_local_order_kernel`."""
-    return _local_order_kernel(values, segment, half, min_count)[0]
+    return out
 
 
 def _plausible_pulses(
@@ -604,21 +595,33 @@ def _plausible_pulses(
 def _reject_unrepaired(correction: ArtifactCorrection) -> FloatArray:
     """NN intervals, with those the correction could not make plausible set to NaN.
 
-    An interval is rejected when it is outside ``IBI_RANGE_MS``, further than
+    An interval is rejected when it is outside ``NN_RANGE_MS``, further than
     ``MAX_DEVIATION`` from the median of the intervals around it (10 each side, same
     segment; at least 5 of them), a last safety net in the spirit of Malik et al. (1989)
     for stretches so disturbed that the artefact thresholds themselves are inflated, e.g.
     where the sensor lost the skin; or when those intervals span more than
     ``MAX_RANGE_RATIO`` (Orphanidou et al. 2015): beats detected in noise (a movement).
-    The streaming pipeline applies the same rules
-    (:func:`heartsong.dsp.artifacts_stream._reject_kernel`).
+    The streaming pipeline's kernel (:func:`heartsong.dsp.artifacts_stream._reject_kernel`)
+    does it over the whole series here, so both apply one rule.
     """
-    nn = correction.nn_ms.copy()
-    lo_ms, hi_ms = IBI_RANGE_MS
-    nn[(nn < lo_ms) | (nn > hi_ms)] = np.nan
-    med, ratio = _local_order_kernel(nn, correction.segment, REJECT_HALF, REJECT_MIN_COUNT)
-    far = ~(np.abs(nn - med) <= MAX_DEVIATION * med)  # also True where med is NaN
-    nn[far | (ratio > MAX_RANGE_RATIO)] = np.nan
+    n = correction.nn_ms.shape[0]
+    table = np.empty((_K_NNC + 1, n))
+    table[_K_NN] = correction.nn_ms
+    lo_ms, hi_ms = NN_RANGE_MS
+    _reject_kernel(
+        table,
+        np.ascontiguousarray(correction.segment, dtype=np.int64),
+        0,
+        0,
+        n,
+        lo_ms,
+        hi_ms,
+        MAX_DEVIATION,
+        MAX_RANGE_RATIO,
+        REJECT_HALF,
+        REJECT_MIN_COUNT,
+    )
+    nn: FloatArray = table[_K_NNC].copy()
     return nn
 
 
