@@ -75,6 +75,11 @@ def test_synthetic_recording_json_and_summary(
     assert data["fs_hz"] == pytest.approx(50.0)
     assert data["hrv"]["mean_hr_bpm"] == pytest.approx(69.0, abs=0.5)
     assert len(data["windows"]) == 5
+    # Every window carries the whole-record metrics under the same names, and its span
+    # and quality.
+    for w in data["windows"]:
+        assert set(data["hrv"]) | {"t_start_s", "t_end_s", "signal_quality"} <= set(w)
+        assert w["mean_hr_bpm"] == w["hr_bpm"] == pytest.approx(69.0, abs=1.0)
     assert len(data["beats_s"]) == len(data["ibi_ms"])
     assert run([str(path)]) == 0
     summary = capsys.readouterr().out

@@ -774,6 +774,12 @@ def _assemble(
             spent += clock() - tic
         entry: dict[str, object] = {"t_start_s": start, "t_end_s": end}
         entry.update(zip(_WINDOW_VALUE_NAMES, values, strict=True))
+        # The name for the window's heart rate, as in the whole-record section;
+        # ``hr_bpm`` (the same value) is the name the device's metrics, MQTT and the
+        # stress features read.
+        entry["mean_hr_bpm"] = entry["hr_bpm"]
+        if "hr_bpm" in why:
+            why["mean_hr_bpm"] = why["hr_bpm"]
         entry["lf_hf"] = lf[0]
         entry["signal_quality"] = None if qualities is None else float(qualities[w])
         if lf[1]:
