@@ -7,6 +7,10 @@ builtin for the generic meaning.
 
 from __future__ import annotations
 
+import contextlib
+import math
+from numbers import Real
+
 
 class HeartsongError(Exception):
     """Root of every error heartsong raises on purpose."""
@@ -53,6 +57,22 @@ class InputDataError(HeartsongError, ValueError):
         self.value = value
         shown = "" if value is None else f" (got {value!r})"
         super().__init__(f"{field}: {expected}{shown}")
+
+
+def check_number(field: str, value: object, low: float, high: float, unit: str = "") -> float:
+    """``value`` as a float, or :class:`InputDataError` naming ``field`` and the range.
+
+    A number is a finite real (an int, a float or a NumPy scalar) from ``low`` to ``high``
+    inclusive, in ``unit``; a bool is not a number (TOML ``true`` is not ``1``).
+    """
+    x = math.nan
+    if isinstance(value, Real) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an int too big for a float: out of range
+            x = float(value)
+    if not (math.isfinite(x) and low <= x <= high):
+        shown = f" {unit}" if unit else ""
+        raise InputDataError(field, f"a number from {low:g} to {high:g}{shown}", value)
+    return x
 
 
 class HardwareError(HeartsongError, OSError):

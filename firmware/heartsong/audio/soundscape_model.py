@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from heartsong.audio.harmony import INTONATIONS, Intonation
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 
 __all__ = [
     "BEAT_SOURCES",
@@ -171,10 +171,7 @@ class Layer:
             raise InputDataError("layer.source", f"one of {', '.join(SOURCES)}", self.source)
         if not (math.isfinite(self.gain) and 0.0 <= self.gain <= 4.0):
             raise InputDataError("layer.gain", "a linear gain from 0 to 4", self.gain)
-        if not 0.0 <= self.intensity_depth <= 1.0:
-            raise InputDataError(
-                "layer.intensity_depth", "a number from 0 to 1", self.intensity_depth
-            )
+        check_number("layer.intensity_depth", self.intensity_depth, 0.0, 1.0)
 
 
 def _default_breath() -> ParamRange:
@@ -257,19 +254,13 @@ class Soundscape:
                 raise InputDataError(
                     f"{self.name}.{label}", f"a range within {lo:g}..{hi:g}", rng
                 )
-        if not 0.0 <= self.breath_depth <= 1.0:
-            raise InputDataError(
-                f"{self.name}.breath_depth", "a number from 0 to 1", self.breath_depth
-            )
+        check_number(f"{self.name}.breath_depth", self.breath_depth, 0.0, 1.0)
         for label, value, (lo, hi) in (
             ("root_hz", self.root_hz, ROOT_BOUNDS_HZ),
             ("carrier_hz", self.carrier_hz, CARRIER_BOUNDS_HZ),
             ("trim_db", self.trim_db, (-40.0, 40.0)),
         ):
-            if not (math.isfinite(value) and lo <= value <= hi):
-                raise InputDataError(
-                    f"{self.name}.{label}", f"a number from {lo:g} to {hi:g}", value
-                )
+            check_number(f"{self.name}.{label}", value, lo, hi)
         if self.intonation not in INTONATIONS:
             raise InputDataError(
                 f"{self.name}.intonation", f"one of {', '.join(INTONATIONS)}", self.intonation

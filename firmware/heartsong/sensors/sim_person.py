@@ -75,6 +75,7 @@ from typing import Final
 import numpy as np
 from numba import njit
 
+from heartsong.errors import check_number
 from heartsong.events import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -167,19 +168,6 @@ _RANGES: Final[dict[str, tuple[float, float, str]]] = {
 }
 
 
-def _check_number(name: str, value: object, low: float, high: float, unit: str = "") -> float:
-    """Return ``value`` as a float, or raise ValueError naming ``name`` and ``[low, high]``."""
-    shown = f" {unit}" if unit else ""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float | np.floating | np.integer)
-        or not math.isfinite(float(value))
-        or not low <= float(value) <= high
-    ):
-        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]{shown}, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True, slots=True)
 class PersonParams:
     """Physiological parameters of a simulated person (validated on construction).
@@ -263,7 +251,7 @@ class PersonParams:
             value = getattr(self, f.name)
             if f.name in _RANGES:
                 low, high, unit = _RANGES[f.name]
-                _check_number(f"PersonParams.{f.name}", value, low, high, unit)
+                check_number(f"PersonParams.{f.name}", value, low, high, unit)
             elif not isinstance(value, bool):
                 raise ValueError(f"PersonParams.{f.name} must be True or False, got {value!r}")
 
@@ -627,7 +615,7 @@ class SimulatedPerson:
             raise ValueError(f"params must be a PersonParams, got {type(params).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self._history_s = _check_number("history_s", history_s, 10.0, 1e6, "s")
+        self._history_s = check_number("history_s", history_s, 10.0, 1e6, "s")
         self._params = params
         self._cal = calibrate(params)
         self._coef = _coefficients(params, self._cal)
@@ -688,7 +676,7 @@ class SimulatedPerson:
 
         Heart rate, HRV and spontaneous breathing follow with ``autonomic_tau_s``.
         """
-        self._state[_S_STRESS] = _check_number("stress", level, 0.0, 1.0)
+        self._state[_S_STRESS] = check_number("stress", level, 0.0, 1.0)
 
     @property
     def pacer_bpm(self) -> float | None:
@@ -700,7 +688,7 @@ class SimulatedPerson:
         if rate_bpm is None:
             self._pacer_bpm = math.nan
         else:
-            self._pacer_bpm = _check_number("rate_bpm", rate_bpm, *_PACER_RANGE_BPM, "breaths/min")
+            self._pacer_bpm = check_number("rate_bpm", rate_bpm, *_PACER_RANGE_BPM, "breaths/min")
 
     @property
     def breath_rate_bpm(self) -> float:
@@ -727,7 +715,7 @@ class SimulatedPerson:
         reached, so with several consumers use :meth:`cursor` instead of the return value.
         A ``t_s`` not after the previous one returns an empty array.
         """
-        t_s = _check_number("t_s", t_s, 0.0, math.inf, "s")
+        t_s = check_number("t_s", t_s, 0.0, math.inf, "s")
         k_target = math.ceil(t_s / FRONTIER_S - 1e-9) * _DECIMATION
         pieces: list[FloatArray] = []
         while True:
@@ -771,7 +759,7 @@ class SimulatedPerson:
 
     def cursor(self, from_s: float = 0.0) -> BeatCursor:
         """A new reader of the shared beat history, starting at beats after ``from_s`` (s)."""
-        from_s = _check_number("from_s", from_s, 0.0, math.inf, "s")
+        from_s = check_number("from_s", from_s, 0.0, math.inf, "s")
         if from_s < self._trimmed_until_s:
             raise ValueError(
                 f"from_s must be >= {self._trimmed_until_s:.3f} s (older history was dropped), "

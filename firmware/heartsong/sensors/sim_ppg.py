@@ -41,8 +41,9 @@ from typing import Final
 import numpy as np
 from numba import njit
 
+from heartsong.errors import check_number
 from heartsong.events import FloatArray
-from heartsong.sensors.sim_person import BlockNoise, SimulatedPerson, _check_number
+from heartsong.sensors.sim_person import BlockNoise, SimulatedPerson
 
 logger = logging.getLogger(__name__)
 
@@ -192,14 +193,14 @@ class PpgSynth:
             raise ValueError(f"person must be a SimulatedPerson, got {type(person).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        self._fs = _check_number("fs_hz", fs_hz, 10.0, 3200.0, "Hz")
-        self._ir_dc = _check_number("ir_dc", ir_dc, 1000.0, ADC_MAX, "counts")
-        self._red_dc = _check_number("red_dc", red_dc, 1000.0, ADC_MAX, "counts")
-        self._pi = _check_number("perfusion_index", perfusion_index, 1e-4, 0.2)
-        self._noise_rel = _check_number("noise_rel", noise_rel, 0.0, 0.05)
-        spo2 = _check_number("spo2_pct", spo2_pct, 70.0, 100.0, "%")
-        self._ptt = _check_number("ptt_s", ptt_s, 0.2, 0.5, "s")
-        self._ambient = _check_number("ambient_counts", ambient_counts, 0.0, ADC_MAX, "counts")
+        self._fs = check_number("fs_hz", fs_hz, 10.0, 3200.0, "Hz")
+        self._ir_dc = check_number("ir_dc", ir_dc, 1000.0, ADC_MAX, "counts")
+        self._red_dc = check_number("red_dc", red_dc, 1000.0, ADC_MAX, "counts")
+        self._pi = check_number("perfusion_index", perfusion_index, 1e-4, 0.2)
+        self._noise_rel = check_number("noise_rel", noise_rel, 0.0, 0.05)
+        spo2 = check_number("spo2_pct", spo2_pct, 70.0, 100.0, "%")
+        self._ptt = check_number("ptt_s", ptt_s, 0.2, 0.5, "s")
+        self._ambient = check_number("ambient_counts", ambient_counts, 0.0, ADC_MAX, "counts")
         self._red_ratio = (110.0 - spo2) / 25.0  # ratio of ratios R, Webster 1997
 
         self._person = person
@@ -243,8 +244,8 @@ class PpgSynth:
 
         Samples already read are not changed.
         """
-        start = _check_number("t_start_s", t_start_s, 0.0, math.inf, "s")
-        end = _check_number("t_end_s", t_end_s, 0.0, math.inf, "s")
+        start = check_number("t_start_s", t_start_s, 0.0, math.inf, "s")
+        end = check_number("t_end_s", t_end_s, 0.0, math.inf, "s")
         if end <= start:
             raise ValueError(f"t_end_s must be > t_start_s = {start!r}, got {end!r}")
         self._removals.append((start, end))

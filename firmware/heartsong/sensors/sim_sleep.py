@@ -58,8 +58,9 @@ from typing import Final
 
 import numpy as np
 
+from heartsong.errors import check_number
 from heartsong.events import FloatArray
-from heartsong.sensors.sim_person import PersonParams, SimulatedPerson, _check_number
+from heartsong.sensors.sim_person import PersonParams, SimulatedPerson
 
 __all__ = ["TICK_S", "MovementArtifacts", "SimulatedSleeper", "SleeperParams"]
 
@@ -141,7 +142,7 @@ class SleeperParams:
     def __post_init__(self) -> None:
         for f in fields(self):
             low, high, unit = _RANGES[f.name]
-            _check_number(f"SleeperParams.{f.name}", getattr(self, f.name), low, high, unit)
+            check_number(f"SleeperParams.{f.name}", getattr(self, f.name), low, high, unit)
 
 
 class SimulatedSleeper:
@@ -232,7 +233,7 @@ class SimulatedSleeper:
     def hear(self, pacer_bpm: float | None) -> None:
         """The device's breath pacer as the person hears it now (None: none)."""
         if pacer_bpm is not None:
-            _check_number("pacer_bpm", pacer_bpm, *_PACER_LIMITS, "breaths/min")
+            check_number("pacer_bpm", pacer_bpm, *_PACER_LIMITS, "breaths/min")
         self._pacer = pacer_bpm
 
     def moving(self, t0_s: float, t1_s: float) -> bool:
@@ -246,7 +247,7 @@ class SimulatedSleeper:
 
     def advance(self, t_s: float) -> None:
         """Simulate up to ``t_s`` seconds in steps of :data:`TICK_S`."""
-        t_s = _check_number("t_s", t_s, 0.0, math.inf, "s")
+        t_s = check_number("t_s", t_s, 0.0, math.inf, "s")
         while self._t + TICK_S <= t_s + 1e-9:
             self._tick(TICK_S)
             self._t += TICK_S

@@ -16,8 +16,9 @@ from typing import Final, TypeAlias
 
 import numpy as np
 
+from heartsong.errors import check_number
 from heartsong.events import FloatArray
-from heartsong.sensors.sim_person import SimulatedPerson, _check_number
+from heartsong.sensors.sim_person import SimulatedPerson
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class SimulatedStrap:
     def __init__(self, person: SimulatedPerson, *, period_s: float = 1.0) -> None:
         if not isinstance(person, SimulatedPerson):
             raise ValueError(f"person must be a SimulatedPerson, got {type(person).__name__}")
-        self._period = _check_number("period_s", period_s, 0.1, 10.0, "s")
+        self._period = check_number("period_s", period_s, 0.1, 10.0, "s")
         self._cursor = person.cursor(0.0)
         self._sent = 0  # notifications delivered so far
         self._last_tick: int | None = None  # quantised time of the last beat seen
@@ -60,7 +61,7 @@ class SimulatedStrap:
 
     def notifications_until(self, t_s: float) -> list[Notification]:
         """Every notification arriving in (previous call's ``t_s``, ``t_s``], oldest first."""
-        t_s = _check_number("t_s", t_s, 0.0, math.inf, "s")
+        t_s = check_number("t_s", t_s, 0.0, math.inf, "s")
         n_new = math.floor(t_s / self._period + 1e-9) - self._sent
         if n_new <= 0:
             return []

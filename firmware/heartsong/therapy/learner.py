@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from heartsong.config import DEFAULT_LEARN_CANDIDATES, learn_candidates
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 from heartsong.events import Metrics
 from heartsong.therapy.explain import preference_message
 from heartsong.therapy.preference import (
@@ -39,7 +39,6 @@ from heartsong.therapy.preference import (
     posteriors,
 )
 from heartsong.therapy.response import ResponseConfig, ResponseRecorder
-from heartsong.therapy.settings import check_number
 
 __all__ = [
     "LearnSettings",

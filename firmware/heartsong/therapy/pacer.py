@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from heartsong.audio.kernels import BREATH_INHALE_FRACTION
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 from heartsong.therapy.explain import format_duration
 
 __all__ = [
@@ -82,9 +82,8 @@ _EPS = 1e-6
 PacerStage = Literal["off", "waiting", "pacing"]
 
 
-def _positive(name: str, value: float, low: float, high: float, unit: str) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
-        raise InputDataError(f"pacer.{name}", f"a number from {low:g} to {high:g} {unit}", value)
+def _check(name: str, value: float, low: float, high: float, unit: str) -> None:
+    check_number(f"pacer.{name}", value, low, high, unit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +130,18 @@ class PacerConfig:
     inhale_fraction: float = BREATH_INHALE_FRACTION
 
     def __post_init__(self) -> None:
-        _positive("step_bpm", self.step_bpm, 0.1, 2.0, "breaths/min")
-        _positive("tolerance_bpm", self.tolerance_bpm, 0.05, self.step_bpm, "breaths/min")
-        _positive("hold_s", self.hold_s, 5.0, 3600.0, "s")
-        _positive("lost_margin_bpm", self.lost_margin_bpm, self.tolerance_bpm, 10.0, "breaths/min")
-        _positive("lost_s", self.lost_s, 5.0, 3600.0, "s")
-        _positive("start_offset_bpm", self.start_offset_bpm, 0.0, 5.0, "breaths/min")
-        _positive("start_samples", self.start_samples, 1, 60, "rates")
-        _positive("ahead_margin_bpm", self.ahead_margin_bpm, 0.5, 20.0, "breaths/min")
-        _positive("fallback_start_bpm", self.fallback_start_bpm, *PACER_RANGE_BPM, "breaths/min")
-        _positive("wait_s", self.wait_s, 0.0, 3600.0, "s")
-        _positive("fast_above_bpm", self.fast_above_bpm, 0.5, 20.0, "breaths/min")
-        _positive("inhale_fraction", self.inhale_fraction, 0.2, 0.5, "of a cycle")
+        _check("step_bpm", self.step_bpm, 0.1, 2.0, "breaths/min")
+        _check("tolerance_bpm", self.tolerance_bpm, 0.05, self.step_bpm, "breaths/min")
+        _check("hold_s", self.hold_s, 5.0, 3600.0, "s")
+        _check("lost_margin_bpm", self.lost_margin_bpm, self.tolerance_bpm, 10.0, "breaths/min")
+        _check("lost_s", self.lost_s, 5.0, 3600.0, "s")
+        _check("start_offset_bpm", self.start_offset_bpm, 0.0, 5.0, "breaths/min")
+        _check("start_samples", self.start_samples, 1, 60, "rates")
+        _check("ahead_margin_bpm", self.ahead_margin_bpm, 0.5, 20.0, "breaths/min")
+        _check("fallback_start_bpm", self.fallback_start_bpm, *PACER_RANGE_BPM, "breaths/min")
+        _check("wait_s", self.wait_s, 0.0, 3600.0, "s")
+        _check("fast_above_bpm", self.fast_above_bpm, 0.5, 20.0, "breaths/min")
+        _check("inhale_fraction", self.inhale_fraction, 0.2, 0.5, "of a cycle")
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 from heartsong.private_file import write_private
 from heartsong.therapy.response import (
     Response,
@@ -68,7 +68,6 @@ from heartsong.therapy.response import (
     expected_drift,
     fit_drift,
 )
-from heartsong.therapy.settings import check_number
 
 __all__ = [
     "CHOICE_KINDS",

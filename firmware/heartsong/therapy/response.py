@@ -62,9 +62,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 from heartsong.events import Metrics
-from heartsong.therapy.settings import check_number
 
 __all__ = [
     "HR_SCALE_BPM",

@@ -8,28 +8,14 @@ does not (yet) have, so the therapy runs with any version of the configuration.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Literal
 
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 
-__all__ = ["SleepSound", "TherapyTuning", "check_number", "tuning_from_config"]
+__all__ = ["SleepSound", "TherapyTuning", "tuning_from_config"]
 
 SleepSound = Literal["masking", "off"]
-
-
-def check_number(key: str, value: object, low: float, high: float, unit: str = "") -> None:
-    """Raise :class:`InputDataError` for ``key`` unless ``value`` is a finite number (not a
-    bool) from ``low`` to ``high``; the message shows the range and ``unit``."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not low <= value <= high  # before isfinite: an int too big for a float fails here
-        or not math.isfinite(value)
-    ):
-        shown = f" {unit}" if unit else ""
-        raise InputDataError(key, f"a number from {low:g} to {high:g}{shown}", value)
 
 
 def _number(name: str, value: object, low: float, high: float, unit: str = "") -> None:

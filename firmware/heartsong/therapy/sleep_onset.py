@@ -53,7 +53,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from heartsong.errors import InputDataError
+from heartsong.errors import check_number
 from heartsong.events import Metrics
 from heartsong.therapy.explain import format_duration
 
@@ -68,9 +68,7 @@ __all__ = [
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str = "") -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
-        shown = f" {unit}" if unit else ""
-        raise InputDataError(f"sleep.{name}", f"a number from {low:g} to {high:g}{shown}", value)
+    check_number(f"sleep.{name}", value, low, high, unit)
 
 
 @dataclass(frozen=True, slots=True)

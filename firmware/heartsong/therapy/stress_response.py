@@ -35,7 +35,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from heartsong.errors import InputDataError
+from heartsong.errors import InputDataError, check_number
 from heartsong.therapy.explain import Adaptation, format_duration
 
 __all__ = [
@@ -51,9 +51,7 @@ _EPS = 1e-9
 
 
 def _check(name: str, value: float, low: float, high: float, unit: str = "") -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
-        shown = f" {unit}" if unit else ""
-        raise InputDataError(f"therapy.{name}", f"a number from {low:g} to {high:g}{shown}", value)
+    check_number(f"therapy.{name}", value, low, high, unit)
 
 
 @dataclass(frozen=True, slots=True)
