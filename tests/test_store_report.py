@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,11 @@ from heartsong.store.report import render_report
 
 matplotlib = pytest.importorskip("matplotlib")
 
-_TOOL = Path(__file__).resolve().parents[1] / "tools" / "simulate_week.py"
 
 
 @pytest.fixture(scope="module")
 def week(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("simulate_week", _TOOL)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["simulate_week"] = mod
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("simulate_week")  # tools/ (conftest)
     out = tmp_path_factory.mktemp("week")
     assert mod.main(["--nights", "4", "--minutes", "8", "--seed", "3", "--out", str(out)]) == 0
     return out

@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,16 +17,6 @@ from heartsong import analyze_cmd, stress_cmd
 REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 STRESS_DATA = REPO.parent / "shared" / "data" / "stress_predict"
-
-
-def load_tool(name: str) -> ModuleType:
-    path = REPO / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,8 +43,8 @@ def test_analyze_stress_reproduces_the_model_cards_participant(
 ) -> None:
     ref = json.loads((MODELS / "stress_reference.json").read_text())["analyze"]
     expected = ref["participants"][name]
-    data = load_tool("stress_data")
-    evaluation = load_tool("stress_eval")
+    data = importlib.import_module("stress_data")
+    evaluation = importlib.import_module("stress_eval")
     pid = int(name[1:])
     path = data.bvp_path(STRESS_DATA, pid)
     out = analyze_with_stress(path, tmp_path, ref["baseline_s"])

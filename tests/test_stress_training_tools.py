@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -15,20 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 STRESS_DATA = REPO.parent / "shared" / "data" / "stress_predict"
 
 
-def load_tool(name: str) -> ModuleType:
-    tools = str(REPO / "tools")
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_window_labels_follow_the_seconds_they_cover() -> None:
-    data = load_tool("stress_data")
+    data = importlib.import_module("stress_data")
     start = 1_600_000_000.0
     t_unix = start + np.arange(9, 400, dtype=np.float64)  # labels start 9 s in, as in the CSV
     labels = ((t_unix - start >= 100) & (t_unix - start < 200)).astype(int)
@@ -44,7 +30,7 @@ def test_window_labels_follow_the_seconds_they_cover() -> None:
 
 
 def test_best_threshold_maximises_balanced_accuracy() -> None:
-    ev = load_tool("stress_eval")
+    ev = importlib.import_module("stress_eval")
     rng = np.random.default_rng(5)
     y = (rng.random(400) < 0.35).astype(int)
     score = rng.normal(0.0, 1.0, 400) + 0.9 * y
@@ -57,7 +43,7 @@ def test_best_threshold_maximises_balanced_accuracy() -> None:
 
 def test_auroc_and_f1_match_scikit_learn() -> None:
     metrics = pytest.importorskip("sklearn.metrics")
-    ev = load_tool("stress_eval")
+    ev = importlib.import_module("stress_eval")
     rng = np.random.default_rng(2)
     y = (rng.random(500) < 0.3).astype(int)
     score = np.round(rng.normal(0.0, 1.0, 500) + y, 1)  # rounded: many ties
@@ -67,7 +53,7 @@ def test_auroc_and_f1_match_scikit_learn() -> None:
 
 
 def test_scores_on_known_cases() -> None:
-    ev = load_tool("stress_eval")
+    ev = importlib.import_module("stress_eval")
     y = np.array([0, 0, 1, 1])
     assert ev.balanced_accuracy(y, np.array([0, 1, 1, 1])) == pytest.approx(0.75)
     assert ev.auroc(y, np.array([0.1, 0.2, 0.3, 0.4])) == 1.0
@@ -82,7 +68,7 @@ def test_scores_on_known_cases() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not STRESS_DATA.is_dir(), reason="shared Stress-Predict data absent")
 def test_processed_labels_match_the_task_tags_of_a_participant() -> None:
-    data = load_tool("stress_data")
+    data = importlib.import_module("stress_data")
     labels = data.read_labels(STRESS_DATA)
     t_unix, lab = labels[2]
     start = data.e4_start(data.bvp_path(STRESS_DATA, 2))
@@ -96,7 +82,7 @@ def test_processed_labels_match_the_task_tags_of_a_participant() -> None:
 
 def test_a_participant_with_a_plain_bvp_file_is_found(tmp_path: Path) -> None:
     """New participants may come as the E4 writes them (``BVP.csv``, not gzipped)."""
-    data = load_tool("stress_data")
+    data = importlib.import_module("stress_data")
     folder = tmp_path / "Raw_data" / "S41"
     folder.mkdir(parents=True)
     assert data.bvp_path(tmp_path, 41).name == "BVP.csv.gz"  # neither: named in the warning
@@ -110,7 +96,7 @@ def test_a_participant_with_a_plain_bvp_file_is_found(tmp_path: Path) -> None:
 def test_bench_measures_the_shipped_model_for_the_card() -> None:
     """The card's inference figure comes from bench_stress.measure (the training run
     calls it on the model it wrote)."""
-    bench = load_tool("bench_stress")
+    bench = importlib.import_module("bench_stress")
     r = bench.measure(REPO / "models", n=300, repeats=1)
     assert r["inputs"] >= 1 and str(r["model_version"]).startswith("stress-")
     for key in ("model_us", "features_model_us", "estimator_us"):

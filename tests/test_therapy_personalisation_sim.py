@@ -5,24 +5,14 @@ the fixed favourite)."""
 from __future__ import annotations
 
 import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
-    path = REPO / "tools" / "simulate_personalisation.py"
-    spec = importlib.util.spec_from_file_location("simulate_personalisation", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["simulate_personalisation"] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("simulate_personalisation")  # tools/ (conftest)
 
 
 def test_each_listener_has_a_different_best_soundscape(tool: ModuleType) -> None:

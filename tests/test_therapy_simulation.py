@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def tool() -> ModuleType:
     pytest.importorskip("matplotlib")
-    path = REPO / "tools" / "simulate_sessions.py"
-    spec = importlib.util.spec_from_file_location("simulate_sessions", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["simulate_sessions"] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("simulate_sessions")  # tools/ (conftest)
 
 
 def _result(tool: ModuleType, arm: str, person: int, calm: float | None,

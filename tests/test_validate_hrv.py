@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -31,13 +30,7 @@ pytestmark = [
 
 def load_tool() -> ModuleType:
     pytest.importorskip("neurokit2")
-    path = REPO / "tools" / "validate_hrv.py"
-    spec = importlib.util.spec_from_file_location("validate_hrv", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["validate_hrv"] = module
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("validate_hrv")  # tools/ (conftest)
 
 
 @pytest.fixture(scope="module")
