@@ -167,3 +167,20 @@ def test_the_stress_response_counts_the_models_smoothing_in_its_delay() -> None:
     assert app.therapy.stress_cfg.tau_s == max(1.0, configured - model_tau)
     # Without a model in front (the simulations feed p_stress directly) it is all its own.
     assert make_therapy(app.cfg, None).stress_cfg.tau_s == configured
+
+
+def test_a_soundscape_command_wins_over_the_learners_choice() -> None:
+    """Choosing the configured default while the learner plays another one switches to
+    it (it used to answer "already ocean": the command compared with the setting, not with
+    what played), and the explanation follows the choice."""
+    from heartsong.mqtt.commands import SetSoundscape
+
+    app = _demo(**{"audio.soundscape": "ocean"})
+    assert asyncio.run(app.run(duration_s=30.0)) == 0
+    learnt = app.targets_or_default.soundscape
+    assert learnt != "ocean" and app.settings.soundscape == "ocean"
+    assert app.therapy.soundscape_reason.startswith(f"playing {learnt}")
+    app.on_command(SetSoundscape("ocean"))
+    assert app.targets_or_default.soundscape == "ocean"
+    assert app.therapy.soundscape_reason == "playing ocean: your choice"
+    assert f"soundscape {learnt} -> ocean" in [e.message for e in app.events][-2]

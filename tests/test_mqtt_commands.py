@@ -218,6 +218,17 @@ def test_unchanged_value_says_so() -> None:
     assert "already" in applied.reason
 
 
+def test_a_soundscape_command_is_judged_against_what_plays() -> None:
+    # The learner plays rain; the user picks the configured ocean: a real change.
+    picked = apply_command(SETTINGS, SetSoundscape("ocean"), session_elapsed_s=0.0,
+                           playing_soundscape="rain")
+    assert picked.chose_soundscape and picked.reason == "soundscape rain -> ocean: command"
+    same = apply_command(SETTINGS, SetSoundscape("rain"), session_elapsed_s=0.0,
+                         playing_soundscape="rain")
+    assert not same.chose_soundscape and "already rain" in same.reason
+    assert same.settings.soundscape == "rain"  # kept as the user's choice
+
+
 def test_sleep_timer_counts_from_now_and_the_policy_obeys_it() -> None:
     elapsed = 600.0
     applied = apply_command(SETTINGS, SetSleepTimer(1.0), session_elapsed_s=elapsed)

@@ -128,6 +128,17 @@ def test_summary_for_mqtt_follows_the_privacy_setting(tmp_path: Path) -> None:
     json.dumps(everything)
 
 
+def test_session_soundscapes_are_the_ones_that_played_in_order(tmp_path: Path) -> None:
+    rec = SessionRecorder(StoreWriter(db_path(tmp_path), flush_s=0.05, retention_days=0))
+    rec.on_soundscape("ocean")  # no session open: nothing to keep
+    rec.start_session(1000.0, "calm")
+    for name in ("rain", "rain", "ocean", "rain"):
+        rec.on_soundscape(name)
+    summary = rec.end_session(1100.0)
+    rec.close()
+    assert summary is not None and summary.soundscapes == ("rain", "ocean")
+
+
 def test_a_session_cut_short_is_closed_as_interrupted(tmp_path: Path) -> None:
     path = db_path(tmp_path)
     writer = StoreWriter(path, flush_s=0.05, retention_days=0)

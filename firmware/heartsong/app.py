@@ -315,6 +315,8 @@ class Appliance:
             self.targets = decision.targets
             self.engine.set_targets(decision.targets)
             self.world.on_targets(decision.targets)
+            if self.recorder is not None:  # the session's soundscapes: what really played
+                self.recorder.on_soundscape(decision.targets.soundscape)
         if decision.tempo_bpm is not None and decision.tempo_bpm != self.tempo_bpm:
             self.engine.set_params(tempo_bpm=decision.tempo_bpm)
         self.tempo_bpm = decision.tempo_bpm
@@ -358,15 +360,14 @@ class Appliance:
             command,
             session_elapsed_s=now - self._session_t0,
             configured_sleep_timer_s=self.cfg.therapy.sleep_timer_min * 60.0,
+            playing_soundscape=self.targets_or_default.soundscape,
         )
         timer_before = self.settings.sleep_timer_s
         self.settings = applied.settings
         if applied.restart_session:
             self._session_t0 = now
             if self.recorder is not None:
-                self.recorder.start_session(
-                    self.clock.wall(), self.settings.mode, self.settings.soundscape
-                )
+                self.recorder.start_session(self.clock.wall(), self.settings.mode)
         if applied.restart_session or self.settings.sleep_timer_s != timer_before:
             self._arm_sleep_timer()
         self._emit("command", applied.reason, command=type(command).__name__)
@@ -375,7 +376,9 @@ class Appliance:
         if applied.restart_session:
             self._apply(self.therapy.start(now, wall, self.settings))
         else:
-            self._apply(self.therapy.update_settings(self.settings, now, wall))
+            self._apply(self.therapy.update_settings(
+                self.settings, now, wall, chose_soundscape=applied.chose_soundscape
+            ))
         if self.mqtt is not None and latest is not None:
             self.mqtt.publish_state(self.state_document(latest))
 
@@ -426,9 +429,7 @@ class Appliance:
                 loop.add_signal_handler(sig, self.request_stop)
         self._t_start = self._session_t0 = self.clock.monotonic()
         if self.recorder is not None:
-            self.recorder.start_session(
-                self.clock.wall(), self.settings.mode, self.settings.soundscape
-            )
+            self.recorder.start_session(self.clock.wall(), self.settings.mode)
         self.engine.warm_up()
         for pipe in self.pipelines.values():
             pipe.warm_up()

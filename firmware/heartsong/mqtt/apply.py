@@ -43,11 +43,16 @@ class Applied:
         One sentence for the event log and the status line.
     restart_session:
         True for "start session": the session clock (``session_elapsed_s``) restarts at 0.
+    chose_soundscape:
+        True when the user picked a soundscape that is not the one playing: the choice
+        wins over the learner's for the rest of the session, even when it equals the
+        configured default.
     """
 
     settings: PolicySettings
     reason: str
     restart_session: bool = False
+    chose_soundscape: bool = False
 
 
 def sleep_timer_remaining_min(settings: PolicySettings, session_elapsed_s: float) -> float:
@@ -71,6 +76,7 @@ def apply_command(
     *,
     session_elapsed_s: float,
     configured_sleep_timer_s: float = 0.0,
+    playing_soundscape: str | None = None,
 ) -> Applied:
     """Apply one validated command to the user's settings.
 
@@ -86,6 +92,9 @@ def apply_command(
         from the session start).
     configured_sleep_timer_s:
         ``therapy.sleep_timer_min`` in seconds (0 = off): a new session starts with it.
+    playing_soundscape:
+        The soundscape in force now (the learner's choice may differ from
+        ``settings.soundscape``); None: ``settings.soundscape``.
 
     Returns
     -------
@@ -102,11 +111,14 @@ def apply_command(
             return Applied(s, f"mode is already {s.mode}")
         return Applied(replace(s, mode=command.mode), f"mode {s.mode} -> {command.mode}: command")
     if isinstance(command, SetSoundscape):
-        if command.name == s.soundscape:
-            return Applied(s, f"soundscape is already {s.soundscape}")
+        playing = playing_soundscape or s.soundscape
+        if command.name == playing:
+            return Applied(replace(s, soundscape=command.name),
+                           f"soundscape is already {playing}")
         return Applied(
             replace(s, soundscape=command.name),
-            f"soundscape {s.soundscape} -> {command.name}: command",
+            f"soundscape {playing} -> {command.name}: command",
+            chose_soundscape=True,
         )
     if isinstance(command, SetVolume):
         if command.volume_db == s.volume_db:

@@ -161,9 +161,16 @@ class SessionRecorder:
         # Only what the night's summary reads, as a tuple (the store has every value): a
         # night is ~6,000 updates, and the appliance's memory must not grow with it.
         self._rows.append((*(getattr(m, name) for name in SUMMARY_KEYS), m.wall_s, pacer_bpm))
-        if soundscape and soundscape not in self._soundscapes:
-            self._soundscapes.append(soundscape)
-            self.writer.put("session_soundscapes", (json.dumps(self._soundscapes), sid))
+        if soundscape:
+            self.on_soundscape(soundscape)
+
+    def on_soundscape(self, name: str) -> None:
+        """Soundscape ``name`` is in force in the open session: kept once, in the order
+        they first played (nothing outside a session)."""
+        if self.session_id is None or name in self._soundscapes:
+            return
+        self._soundscapes.append(name)
+        self.writer.put("session_soundscapes", (json.dumps(self._soundscapes), self.session_id))
 
     def on_event(self, e: Event) -> None:
         """Record one event (kept outside any session when none is open)."""

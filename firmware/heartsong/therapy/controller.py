@@ -206,6 +206,8 @@ class TherapyController:
         self._last_save_s = now_s
         self._fade_offset_db = 0.0
         self.chosen: str | None = None
+        #: The user picked this session's soundscape (a command), not the learner.
+        self.user_chose = False
         self._episode_sound: str | None = None
 
     # -- what the status line and the LEDs read -----------------------------------------
@@ -217,6 +219,8 @@ class TherapyController:
     @property
     def soundscape_reason(self) -> str:
         """Why the session's soundscape was chosen ("" without a learner or before a choice)."""
+        if self.user_chose:
+            return f"playing {self.settings.soundscape}: your choice"
         return self.learner.last_explanation if self.learner is not None else ""
 
     def _base_soundscape(self) -> str:
@@ -278,11 +282,22 @@ class TherapyController:
             self._track_episode(now_s, wall_s, notes)
         return self._decide(now_s, wall_s, None, notes, {})
 
-    def update_settings(self, settings: PolicySettings, now_s: float, wall_s: float) -> Decision:
-        """The user changed a setting: the targets now, with the reasons."""
+    def update_settings(
+        self,
+        settings: PolicySettings,
+        now_s: float,
+        wall_s: float,
+        chose_soundscape: bool = False,
+    ) -> Decision:
+        """The user changed a setting: the targets now, with the reasons.
+
+        ``chose_soundscape``: the user picked ``settings.soundscape`` even if it is the
+        setting already (the learner may be playing another one).
+        """
         notes: list[Adaptation] = []
-        if settings.soundscape != self.settings.soundscape:
+        if chose_soundscape or settings.soundscape != self.settings.soundscape:
             self.chosen = None  # the user's choice wins for this session
+            self.user_chose = True
             self.stress = user_soundscape(self.stress, settings.soundscape, now_s)
         if settings.mode != self.settings.mode and self.sleep_onset_s is not None:
             self.sleep_onset_s = None
