@@ -218,6 +218,16 @@ def test_unknown_nested_key_suggests_the_close_one(tmp_path: Path) -> None:
     )
 
 
+def test_a_password_written_in_the_file_is_refused_without_repeating_it(
+    tmp_path: Path,
+) -> None:
+    path, err = _load_error(tmp_path, '[mqtt]\npassword = "hunter2"\n')
+    assert "hunter2" not in err.one_line() and "hunter2" not in repr(err.value)
+    assert err.one_line() == (
+        f"{path}: mqtt.password = '<hidden>': unknown key; did you mean mqtt.password_env?"
+    )
+
+
 def test_unknown_section_suggests_the_close_one(tmp_path: Path) -> None:
     path, err = _load_error(tmp_path, "[audoi]\nvolume_db = -20\n")
     line = err.one_line()

@@ -120,6 +120,32 @@ def test_empty_file_and_missing_named_column(tmp_path: Path) -> None:
         read_ppg_csv(tmp_path / "missing.csv", fs_hz=50.0)
 
 
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b",,\n,,\n", "first row naming the columns"),
+        (b'ppg\n"1.0\n' + b"2.0\n" * 70000, "comma-separated text file"),  # unclosed quote
+        (bytes(range(256)) * 4, "NUL bytes"),
+        ("ppg\n".encode("utf-16"), "NUL bytes"),
+    ],
+)
+def test_files_the_csv_module_cannot_read_are_refused_naming_the_file(
+    tmp_path: Path, content: bytes, match: str
+) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputDataError, match=match) as info:
+        read_ppg_csv(path, fs_hz=50.0)
+    assert str(path) in str(info.value)
+
+
+def test_old_mac_line_endings_read_like_any_other(tmp_path: Path) -> None:
+    rows = "\r".join(f"{1.0 + (k % 25) / 25:.3f}" for k in range(500))
+    path = tmp_path / "cr.csv"
+    path.write_bytes(f"ppg\r{rows}\r".encode())
+    assert read_ppg_csv(path, fs_hz=50.0).x.size == 500
+
+
 def test_e4_file_plain_and_gzip(tmp_path: Path) -> None:
     x = pulse(640, 64.0)
     text = "1600000000.000000\n64.000000\n" + "\n".join(f"{v:.3f}" for v in x) + "\n"

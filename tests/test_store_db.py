@@ -201,7 +201,8 @@ def test_data_delete_before_and_all_leave_no_trace(tmp_path: Path) -> None:
     assert [s.start_wall_s for s in store.sessions()] == [t_new]
     store.close()
     learnt = [tmp_path / n for n in ("stress_baseline.json", "baseline.json",
-                                     "ble_last_strap.json")]
+                                     "ble_last_strap.json", "mqtt-outbox.sqlite3",
+                                     "mqtt-outbox.sqlite3-wal")]
     for f in learnt:
         f.write_text('{"resting hr": 61}')
     assert _cli(["data", "delete", "--all", "--db", str(path)]) == 0

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from numbers import Real
+
+#: The last part of a key that names a secret (``mqtt.password``; not ``password_env``).
+_SECRET_KEY = re.compile(r"(?:^|[._])(?:pass(?:word)?|passphrase|secret|token|psk|api_?key)$",
+                         re.IGNORECASE)
 
 
 class HeartsongError(Exception):
@@ -34,7 +39,9 @@ class ConfigError(HeartsongError, ValueError):
     def __init__(self, path: str, key: str, value: object, expected: str) -> None:
         self.path = path
         self.key = key
-        self.value = value
+        # A secret written where it does not belong (``mqtt.password = "..."``) must not
+        # reach the journal through the error that refuses it.
+        self.value = "<hidden>" if value is not None and _SECRET_KEY.search(key) else value
         self.expected = expected
         super().__init__(self.one_line())
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import logging
 import math
 import re
@@ -123,10 +122,22 @@ def _open_text(path: Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as exc:
             raise InputDataError(str(path), "a valid gzip file") from exc
+    if b"\x00" in raw:
+        raise InputDataError(str(path), "a UTF-8 text file (it holds NUL bytes: binary, or "
+                             "UTF-16 text)")
     text = raw.decode("utf-8-sig", errors="replace")
     if not text.strip():
         raise InputDataError(str(path), "a non-empty file")
     return text
+
+
+def _csv_rows(path: Path, lines: list[str]) -> list[list[str]]:
+    """The cells of ``lines`` (one CSV row per line; CR, LF and CRLF endings alike);
+    a line the csv module cannot split (an unclosed quote, binary bytes) names the file."""
+    try:
+        return list(csv.reader(lines))
+    except csv.Error as exc:
+        raise InputDataError(str(path), f"a comma-separated text file ({exc})") from exc
 
 
 def _norm(name: str) -> str:
@@ -166,8 +177,9 @@ def read_ppg_csv(
     """
     p = Path(path)
     text = _open_text(p)
-    rows = list(csv.reader(io.StringIO(text)))
-    rows = [r for r in rows if any(c.strip() for c in r)]
+    rows = [r for r in _csv_rows(p, text.splitlines()) if any(c.strip() for c in r)]
+    if not rows:
+        raise InputDataError(f"{p}: header", "a first row naming the columns (e.g. time_s,ppg)")
     header = [h.strip() for h in rows[0]]
     names = [_norm(h) for h in header]
     if all(_is_number(h) for h in header):
@@ -424,7 +436,7 @@ def read_rr(path: str | Path) -> Recording:
     values: list[float] = []
     label = "rr_ms"
     if re.search(r"[A-Za-z_]", first) and not _is_number(first.strip().split(",")[0]):
-        header = [h.strip() for h in next(csv.reader([first]))]
+        header = [h.strip() for h in _csv_rows(p, [first])[0]]
         names = [_norm(h) for h in header]
         found = [names.index(c) for c in _RR_COLUMNS if c in names]
         if not found:
@@ -433,7 +445,7 @@ def read_rr(path: str | Path) -> Recording:
             )
         col = found[0]
         label = header[col]
-        for i, row in enumerate(csv.reader(lines[1:])):
+        for i, row in enumerate(_csv_rows(p, lines[1:])):
             cell = row[col] if col < len(row) else ""
             values.append(_to_float(cell, f"{p}: line {i + 2}, column {label}"))
     else:

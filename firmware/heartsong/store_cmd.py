@@ -83,13 +83,18 @@ def _store_path(args: argparse.Namespace, state_dir: str | Path | None) -> Path:
 
 
 def _learnt_files(state_dir: Path) -> list[Path]:
-    """What the device learnt about the person beside the database (stress baseline,
-    resonance rate, the strap they wear), that exists."""
+    """What the device keeps about the person beside the database, that exists: the
+    stress baseline, the resonance rate, the strap they wear (also the demo's), and the
+    MQTT outbox (state documents with heart rate and stress queued while the broker was
+    away), with SQLite's journal files."""
+    from heartsong.mqtt.spool import OUTBOX_FILE
     from heartsong.sensors.ble_hr import LAST_STRAP_FILE
+    from heartsong.sensors.ble_source import DEMO_LAST_STRAP_FILE
     from heartsong.stress.baseline import BASELINE_FILE as STRESS_BASELINE
     from heartsong.therapy.resonance import BASELINE_FILE as RESONANCE
 
-    names = (STRESS_BASELINE, RESONANCE, LAST_STRAP_FILE)
+    outbox = [OUTBOX_FILE + suffix for suffix in ("", "-wal", "-shm", "-journal")]
+    names = (STRESS_BASELINE, RESONANCE, LAST_STRAP_FILE, DEMO_LAST_STRAP_FILE, *outbox)
     return [state_dir / n for n in names if (state_dir / n).exists()]
 
 
