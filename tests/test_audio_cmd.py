@@ -133,7 +133,8 @@ def test_render_is_deterministic_and_follows_the_config(tmp_path: Path) -> None:
     [
         (("--soundscape", "whale_song"), "soundscape"),
         (("--soundscape", "rain", "--set", "loudness=3"), "--set loudness"),
-        (("--soundscape", "rain", "--set", "intensity=loud"), "script[0].set.intensity"),
+        (("--soundscape", "rain", "--set", "intensity=loud"), "--set intensity"),
+        (("--soundscape", "rain", "--set", "volume_db=5"), "--set volume_db: a number from"),
         (("--soundscape", "rain", "--set", "novalue"), "KEY=VALUE"),
         (("--soundscape", "rain", "--seconds", "-1"), "--seconds"),
     ],
@@ -164,6 +165,10 @@ def test_render_unwritable_output_exits_1(tmp_path: Path,
         ([{"t": 0}], "script[0]"),
         ([{"t": -1, "set": {"intensity": 0.1}}], "script[0].t"),
         ([{"t": "soon", "set": {"intensity": 0.1}}], "script[0].t"),
+        ([{"t": 1e308, "set": {"intensity": 0.1}}], "script[0].t"),  # was an OverflowError
+        ([{"t": 0, "set": {"intensity": 2}}], "script[0].set.intensity"),  # was clamped
+        ([{"t": 0, "set": {"volume_db": 5}}], "script[0].set.volume_db"),
+        ([{"t": 0, "set": {"beat_hz": 0.1}}], "script[0].set.beat_hz"),
         ([{"t": 0, "set": {}}], "script[0].set"),
         ([{"t": 0, "set": {"volume": -3}}], "script[0].set.volume"),
         ([{"t": 0, "set": {"playing": 1}}], "script[0].set.playing"),

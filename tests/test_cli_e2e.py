@@ -108,6 +108,10 @@ def test_bad_demo_flags_exit_2() -> None:
     assert res.returncode == 2 and "--audio" in res.stderr
     res = heartsong("demo", "--mqtt", "nohostport")
     assert res.returncode == 2 and "--mqtt" in res.stderr
+    for flag, value in (("--speed", "inf"), ("--speed", "nan"), ("--duration", "inf")):
+        res = heartsong("demo", flag, value, "--audio", "none")
+        assert res.returncode == 2 and f"{flag} = {value}" in res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
 
 
 def test_sigterm_fades_out_and_exits_0() -> None:

@@ -171,7 +171,11 @@ def _initial_params(args: argparse.Namespace, volume_db: float) -> dict[str, obj
             raise InputDataError(f"--set {key}", f"one of {', '.join(SETTABLE)}")
         sets[key] = value
     if sets:  # validated like a script entry, so the errors read the same
-        (change,) = parse_script([{"t": 0, "set": sets}], [preset.name])
+        try:
+            (change,) = parse_script([{"t": 0, "set": sets}], [preset.name])
+        except InputDataError as exc:  # name the option, not the script it became
+            raise InputDataError(exc.field.replace("script[0].set.", "--set "), exc.expected,
+                                 exc.value) from None
         params.update(change.values)
     return params
 

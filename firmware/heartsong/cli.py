@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ log = logging.getLogger("heartsong.cli")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: The fastest ``demo --speed``: simulated seconds per real second.
+MAX_DEMO_SPEED = 10000.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,10 +112,12 @@ def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     from heartsong.status import format_status
     from heartsong.wiring import build_demo
 
-    if not args.speed > 0:
-        raise ConfigError("<command line>", "--speed", args.speed, "must be a number > 0")
-    if args.duration is not None and not args.duration > 0:
-        raise ConfigError("<command line>", "--duration", args.duration, "must be seconds > 0")
+    if not 0 < args.speed <= MAX_DEMO_SPEED:
+        raise ConfigError("<command line>", "--speed", args.speed,
+                          f"must be a number > 0 and at most {MAX_DEMO_SPEED:g}")
+    if args.duration is not None and not 0 < args.duration < math.inf:
+        raise ConfigError("<command line>", "--duration", args.duration,
+                          "must be seconds > 0 (leave it out to run until stopped)")
     cfg = with_overrides(cfg, _demo_overrides(args))
     app = build_demo(
         cfg,

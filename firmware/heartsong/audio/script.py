@@ -25,13 +25,18 @@ from pathlib import Path
 from typing import Protocol
 
 from heartsong.audio.engine import AudioEngine
-from heartsong.audio.soundscape_model import MOVABLE
-from heartsong.errors import InputDataError
+from heartsong.audio.soundscape_model import BOUNDS, MOVABLE
+from heartsong.errors import InputDataError, check_number
 
 __all__ = ["SETTABLE", "ScriptChange", "load_script", "parse_script", "render_script"]
 
 #: Keys a ``set`` entry may contain.
 SETTABLE = (*MOVABLE, "playing")
+#: The latest time a change may name, seconds (a week; far beyond any render).
+MAX_SCRIPT_S = 7 * 86400.0
+#: The unit each numeric control's error message names.
+_UNITS = {"volume_db": "dBFS", "intensity": "", "brightness": "", "tempo_bpm": "beats/min",
+          "breath_rate_bpm": "breaths/min (0: off)", "beat_hz": "Hz"}
 
 
 class _Pumped(Protocol):
@@ -65,9 +70,12 @@ def _check_value(where: str, key: str, value: object) -> object:
         return value
     if value is None and key in ("breath_rate_bpm", "tempo_bpm", "beat_hz"):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InputDataError(where, "a finite number", value)
-    return float(value)
+    if key == "breath_rate_bpm" and value == 0 and not isinstance(value, bool):
+        return 0.0  # pacer off
+    # The widest range any preset allows: a value outside it is a mistake to report, not
+    # something to clamp quietly (inside it, the preset's own range still applies).
+    lo, hi = BOUNDS[key]
+    return check_number(where, value, lo, hi, _UNITS[key])
 
 
 def parse_script(entries: object, soundscapes: Iterable[str]) -> list[ScriptChange]:
@@ -97,11 +105,7 @@ def parse_script(entries: object, soundscapes: Iterable[str]) -> list[ScriptChan
         unknown = sorted(set(entry) - {"t", "set", "soundscape"})
         if unknown:
             raise InputDataError(f"{where}.{unknown[0]}", "only t, set and soundscape")
-        t = entry.get("t")
-        if isinstance(t, bool) or not isinstance(t, int | float) or not (
-            math.isfinite(t) and t >= 0.0
-        ):
-            raise InputDataError(f"{where}.t", "a time in seconds >= 0", t)
+        t = check_number(f"{where}.t", entry.get("t"), 0.0, MAX_SCRIPT_S, "s")
         if "set" not in entry and "soundscape" not in entry:
             raise InputDataError(where, 'a "set" object or a "soundscape" name')
         values: dict[str, object] = {}
@@ -118,7 +122,7 @@ def parse_script(entries: object, soundscapes: Iterable[str]) -> list[ScriptChan
             raise InputDataError(
                 f"{where}.soundscape", f"one of {', '.join(map(repr, names))}", soundscape
             )
-        changes.append(ScriptChange(float(t), values, soundscape))
+        changes.append(ScriptChange(t, values, soundscape))
     return sorted(changes, key=lambda c: c.t_s)
 
 
