@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -88,7 +89,18 @@ def test_inverted_signal_gives_the_same_beats() -> None:
     np.testing.assert_allclose(forced.beats_s, up.beats_s, atol=1e-9)
     t = np.arange(500) / 50.0
     sawtooth = (t * 1.2) % 1.0  # slow rise, fast fall: an inverted pulse shape
-    assert not ppg_is_upright(sawtooth) and ppg_is_upright(-sawtooth)
+    assert not ppg_is_upright(sawtooth, 50.0) and ppg_is_upright(-sawtooth, 50.0)
+
+
+def test_polarity_is_voted_by_stretches_so_a_glitch_cannot_flip_it() -> None:
+    """One sample 100x the pulse decided a whole record's polarity when a single skewness
+    of the first differences was taken over it (this one flipped the old rule)."""
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=120.0)
+    spiked = x.copy()
+    spiked[3000] += 100.0 * float(np.ptp(x))
+    assert analyze_recording(spiked, fs).artifacts["polarity"] == "upright"
+    assert analyze_recording(-spiked, fs).artifacts["polarity"] == "inverted"
 
 
 def test_nan_gap_splits_the_series_and_no_interval_spans_it() -> None:
@@ -222,16 +234,20 @@ def test_local_median_kernel_handles_ties_and_runs() -> None:
 
 
 def test_upright_and_gain_control_kernels_match_numpy() -> None:
-    from heartsong.dsp.batch import _gain_control_kernel, _upright_kernel
+    from scipy.stats import skew
+
+    from heartsong.dsp.batch import _gain_control_kernel, _segment_skewness
 
     rng = np.random.default_rng(11)
     for seed in range(6):
-        x = np.cumsum(rng.gamma(1.0 + seed, size=400) - (1.0 + seed))
-        x[rng.integers(0, 400)] = np.nan
+        x = np.cumsum(rng.gamma(1.0 + seed, size=430) - (1.0 + seed))
+        x[rng.integers(0, 430)] = np.nan
+        got = _segment_skewness(x, 100)
         d = np.diff(x)
-        d = d[np.isfinite(d)]
-        c = d - d.mean()
-        assert _upright_kernel(x) == (float(np.mean(c**3)) >= 0.0)
+        edges = [0, 100, 200, 300, 429]  # the 29-difference tail joins the last stretch
+        want = [skew(d[a:b][np.isfinite(d[a:b])]) for a, b in itertools.pairwise(edges)]
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert np.all(np.isnan(_segment_skewness(np.ones(50), 10)))  # nothing varies
     s = rng.normal(size=500) * np.linspace(0.1, 10.0, 500)
     half = 20
     idx = np.arange(500)
@@ -308,3 +324,52 @@ def test_lf_hf_reuses_a_spectrum_for_at_most_lf_hf_step() -> None:
             assert w["lf_hf"] == pytest.approx(ref.lf_hf, abs=6e-5)  # JSON: 4 digits
     assert anchors >= 5
     assert result.windows[0]["lf_hf"] is None and "lf_hf" in result.windows[0]["reasons"]
+
+
+def test_rr_with_beat_times_keeps_the_timeline_and_never_joins_across_a_gap() -> None:
+    """Back to back, the intervals around a 20-s loss were joined and every later window
+    shifted by 20 s (found with an exported session); with beat times they are not."""
+    rng = np.random.default_rng(5)
+    rr = 850.0 + 40.0 * np.sin(np.arange(400) * 0.7) + rng.normal(0.0, 8.0, 400)
+    end = 3000.0 + np.cumsum(rr) / 1000.0
+    end[200:] += 20.0  # beats lost for 20 s before interval 200
+    gap = np.zeros(400, dtype=bool)
+    gap[200] = True
+    timed = analyze_rr(rr, beat_t_s=end, gap_before=gap)
+    joined = analyze_rr(rr)
+    assert timed.duration_s == pytest.approx(joined.duration_s + 20.0, abs=0.01)
+    assert timed.artifacts["n_gaps"] == 1 and joined.artifacts["n_gaps"] == 0
+    beats = np.asarray(timed.beats_s)
+    assert beats[0] == 0.0 and beats.size == rr.size + 2  # each segment's first beat
+    across = (beats[1:] > end[199] - 3000.0 + 1.0) & (beats[:-1] < end[199] - 3000.0 + 1.0)
+    ibi = np.asarray(timed.ibi_ms, dtype=float)
+    assert not np.any(np.isfinite(ibi[1:][across]))  # no interval spans the gap
+    # The times alone make the gap; a flag makes one from any time between the beats
+    # (here 30 ms, under the tolerance); with none, there is no room for a lost beat.
+    assert analyze_rr(rr, beat_t_s=end).artifacts["n_gaps"] == 1
+    short = end.copy()
+    short[200:] -= 20.0 - 0.03
+    assert analyze_rr(rr, beat_t_s=short).artifacts["n_gaps"] == 0
+    assert analyze_rr(rr, beat_t_s=short, gap_before=gap).artifacts["n_gaps"] == 1
+    still = end.copy()
+    still[200:] -= 20.0
+    assert analyze_rr(rr, beat_t_s=still, gap_before=gap).artifacts["n_gaps"] == 0
+    with pytest.raises(InputDataError, match="beat_t_s"):
+        analyze_rr(rr, beat_t_s=end[::-1])
+
+
+def test_a_record_mostly_lost_gives_no_whole_record_spectrum_either() -> None:
+    """With clean beats over too small a share of the record for its heart rate, the
+    record's LF/HF, breathing rate and coherence are null for the same reason (they were
+    reported from the few clean minutes while HR and RMSSD were null)."""
+    fs = 50.0
+    x, _ = synthetic_ppg(fs, duration_s=900.0)
+    x[round(240 * fs):] = np.nan  # 4 clean minutes of 15
+    out = analyze_recording(x, fs).as_dict()
+    hrv = out["hrv"]
+    assert isinstance(hrv, dict)
+    reasons = hrv["reasons"]
+    for key in ("mean_hr_bpm", "lf_hf", "resp_rate_bpm", "coherence"):
+        assert hrv[key] is None and "cover too little" in reasons[key], key
+    windows = out["windows"]
+    assert isinstance(windows, list) and windows[5]["rmssd_ms"] is not None  # the clean part

@@ -146,6 +146,25 @@ def test_old_mac_line_endings_read_like_any_other(tmp_path: Path) -> None:
     assert read_ppg_csv(path, fs_hz=50.0).x.size == 500
 
 
+def test_rr_export_keeps_its_beat_times_and_gaps(tmp_path: Path) -> None:
+    """``heartsong export``'s RR file (beat_time_s, rr_ms, gap_before) read back: the
+    times and gap flags come along; a missing interval flags the next one as a gap."""
+    rows = [[100.8, 800, 1], [101.6, 800, 0], [102.4, "", 0], [103.2, 800, 0],
+            [110.0, 800, 1], [110.8, 800, 0]]
+    write_csv(tmp_path / "x_rr_1.csv", "beat_time_s,rr_ms,gap_before", rows)
+    rec = read_rr(tmp_path / "x_rr_1.csv")
+    assert rec.rr_ms is not None and rec.rr_ms.size == 5
+    assert rec.rr_t_s is not None and rec.rr_t_s.tolist() == [100.8, 101.6, 103.2, 110.0, 110.8]
+    assert rec.rr_gap_before is not None
+    assert rec.rr_gap_before.tolist() == [True, False, True, True, False]
+    write_csv(tmp_path / "back.csv", "beat_time_s,rr_ms", [[5.0, 800], [4.0, 800]])
+    with pytest.raises(InputDataError, match="beat times that increase"):
+        read_rr(tmp_path / "back.csv")
+    write_csv(tmp_path / "flag.csv", "beat_time_s,rr_ms,gap_before", [[1, 800, 0], [2, 800, 3]])
+    with pytest.raises(InputDataError, match="line 3, column gap_before: 0 or 1"):
+        read_rr(tmp_path / "flag.csv")
+
+
 def test_e4_file_plain_and_gzip(tmp_path: Path) -> None:
     x = pulse(640, 64.0)
     text = "1600000000.000000\n64.000000\n" + "\n".join(f"{v:.3f}" for v in x) + "\n"
@@ -157,6 +176,9 @@ def test_e4_file_plain_and_gzip(tmp_path: Path) -> None:
         rec = read_recording(path, fmt="e4")
         assert rec.fs_hz == 64.0
         np.testing.assert_allclose(rec.x, x, atol=1e-3)
+        assert rec.invert is False  # Empatica's BVP rises with the pulse
+    assert read_recording(write_csv(tmp_path / "p.csv", "ppg", [[v] for v in x]),
+                          fs_hz=64.0).invert is None  # a CSV: the pulse shape decides
     bad = tmp_path / "bad.csv"
     bad.write_text("1600000000\n0\n1\n2\n")
     with pytest.raises(InputDataError, match="line 2"):

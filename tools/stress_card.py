@@ -196,8 +196,8 @@ def write_card(path: Path, rep: dict[str, Any]) -> None:
             "are only weakly visible in the wrist-PPG heart rhythm. Relative to the resting "
             f"start, the median heart rate is {ph['hr_stress_pct']:+.1f} % in task windows and "
             f"{ph['hr_rest_pct']:+.1f} % in the later rest windows (people settle during the "
-            f"hour), and RMSSD is {ph['rmssd_stress_pct']:+.0f} % in tasks and "
-            f"{ph['rmssd_rest_pct']:+.0f} % at rest: talking and breathing manoeuvres move "
+            f"hour), and RMSSD is {ph['rmssd_stress_pct']:+.1f} % in tasks and "
+            f"{ph['rmssd_rest_pct']:+.1f} % at rest: talking and breathing manoeuvres move "
             "HRV as much as stress does. Many task windows are lost to movement. The HRV "
             "features add little beyond heart rate.")
         ev = rep["evidence"]

@@ -147,7 +147,8 @@ def load_participant(data_dir: Path, pid: int, t_unix: np.ndarray, labels: np.nd
     path = bvp_path(data_dir, pid)
     rec = read_e4(path)
     result = analyze_recording(
-        rec.x, rec.fs_hz, window_s=WINDOW_S, step_s=STEP_S, clipped_pct=rec.clipped_pct
+        rec.x, rec.fs_hz, window_s=WINDOW_S, step_s=STEP_S, clipped_pct=rec.clipped_pct,
+        invert=rec.invert,
     )
     windows = result.as_dict()["windows"]
     assert isinstance(windows, list)

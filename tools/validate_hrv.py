@@ -779,7 +779,7 @@ def fiducial_times(x: np.ndarray, fs: float) -> dict[str, np.ndarray]:
 
     sos = butter_bandpass_sos(PPG_BAND_HZ[0], min(PPG_BAND_HZ[1], 0.45 * fs), fs)
     s = sos_filtfilt(sos, x)
-    if not ppg_is_upright(s):
+    if not ppg_is_upright(s, fs):
         s = -s
     peaks = ppg_findpeaks_elgendi(s, fs)
     up = ppg_max_upslope(s, fs, peaks)

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if rec.kind == "rr":
             assert rec.rr_ms is not None
-            result = analyze_rr(rec.rr_ms, window_s=args.window, step_s=args.step)
+            result = analyze_rr(rec.rr_ms, beat_t_s=rec.rr_t_s, gap_before=rec.rr_gap_before,
+                                window_s=args.window, step_s=args.step)
         else:
             result = analyze_recording(
                 rec.x,
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 t_s=rec.t_s,
                 window_s=args.window,
                 step_s=args.step,
-                invert=args.invert,
+                invert=rec.invert if args.invert is None else args.invert,
                 clipped_pct=rec.clipped_pct,
             )
     except InputDataError as exc:

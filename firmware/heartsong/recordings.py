@@ -28,6 +28,7 @@ consecutive seconds of signal, or sampled below 20 Hz is refused.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import logging
 import math
@@ -72,6 +73,10 @@ _TIME_S = ("time_s", "time[s]", "t_s")
 _TIME_MS = ("time_ms", "time[ms]", "t_ms")
 _TIME_BARE = ("time", "timestamp", "t")
 _RR_COLUMNS = ("rr_ms", "rr", "ibi_ms", "rr[ms]")
+#: Beat-time columns of an RR file (seconds; the beat that ends each interval), as
+#: ``heartsong export`` writes them, and its gap flags.
+_RR_TIME_COLUMNS = ("beat_time_s", "time_s", "t_s")
+_RR_GAP_COLUMN = "gap_before"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,17 @@ class Recording:
         Sample times in seconds for unevenly sampled PPG, else None.
     rr_ms:
         RR intervals in ms for RR input, else None.
+    rr_t_s:
+        For RR input with a beat-time column: the time of the beat ending each interval,
+        seconds (else None: the intervals are back to back).
+    rr_gap_before:
+        For RR input with a ``gap_before`` column: True where beats were lost before the
+        interval's first beat (else None).
     column:
         Name of the column read (as in the file).
+    invert:
+        The PPG's polarity when the format fixes it (False: systole makes it rise), else
+        None: the analysis decides from the pulse shape.
     clipped_pct:
         Samples at the lowest or highest value, in % (0 unless clipping was found).
     notes:
@@ -106,6 +120,9 @@ class Recording:
     fs_hz: float | None
     t_s: FloatArray | None = None
     rr_ms: FloatArray | None = None
+    rr_t_s: FloatArray | None = None
+    rr_gap_before: npt.NDArray[np.bool_] | None = None
+    invert: bool | None = None
     column: str = ""
     clipped_pct: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -303,7 +320,10 @@ def read_e4(path: str | Path) -> Recording:
     Returns
     -------
     Recording
-        The checked samples of the first column.
+        The checked samples of the first column, ``invert`` False: Empatica's BVP rises
+        with each pulse (its polarity is the device's, not the wrist's; the pulse shape
+        alone, judged over a lab session's motion, read 12 of Stress-Predict's 27 files
+        upside down, and every one of them kept more clean windows upright).
     """
     p = Path(path)
     lines = [ln for ln in _open_text(p).splitlines() if ln.strip()]
@@ -318,8 +338,9 @@ def read_e4(path: str | Path) -> Recording:
     x = np.array(
         [_to_float(ln.split(",")[0], f"{p}: line {i + 3}") for i, ln in enumerate(lines[2:])]
     )
-    return _checked_ppg(p, "e4", x, fs, None, [f"E4 start {start:.0f} (Unix time)"],
-                        rate_field=f"{p}: line 2 (sampling rate)")
+    rec = _checked_ppg(p, "e4", x, fs, None, [f"E4 start {start:.0f} (Unix time)"],
+                       rate_field=f"{p}: line 2 (sampling rate)")
+    return dataclasses.replace(rec, invert=False)
 
 
 def _checked_ppg(
@@ -419,6 +440,13 @@ def _blank_flat_runs(x: FloatArray, min_run: int) -> int:
 def read_rr(path: str | Path) -> Recording:
     """Read RR intervals in ms: one per line, space/comma separated, or an ``rr_ms`` column.
 
+    A CSV with a header may also give each interval's closing beat time
+    (``beat_time_s``, ``time_s`` or ``t_s``, seconds) and ``gap_before`` (1 where beats
+    were lost before the interval), as ``heartsong export`` writes them: the analysis
+    then keeps the real timeline and never joins intervals across a gap. A missing
+    interval (an empty or NaN cell) is a gap too when there are beat times; without them
+    it is left out.
+
     Parameters
     ----------
     path:
@@ -427,13 +455,19 @@ def read_rr(path: str | Path) -> Recording:
     Returns
     -------
     Recording
-        ``kind == "rr"`` with ``rr_ms`` set.
+        ``kind == "rr"`` with ``rr_ms`` set (and ``rr_t_s``, ``rr_gap_before`` when the
+        file has them).
     """
     p = Path(path)
     text = _open_text(p)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     first = lines[0]
     values: list[float] = []
+    times: list[float] = []
+    gaps: list[bool] = []
+    t_col: int | None = None
+    t_label = ""
+    g_col: int | None = None
     label = "rr_ms"
     if re.search(r"[A-Za-z_]", first) and not _is_number(first.strip().split(",")[0]):
         header = [h.strip() for h in _csv_rows(p, [first])[0]]
@@ -445,16 +479,46 @@ def read_rr(path: str | Path) -> Recording:
             )
         col = found[0]
         label = header[col]
+        t_col = next((names.index(c) for c in _RR_TIME_COLUMNS if c in names), None)
+        t_label = "" if t_col is None else header[t_col]
+        g_col = names.index(_RR_GAP_COLUMN) if _RR_GAP_COLUMN in names else None
         for i, row in enumerate(_csv_rows(p, lines[1:])):
-            cell = row[col] if col < len(row) else ""
-            values.append(_to_float(cell, f"{p}: line {i + 2}, column {label}"))
+            where = f"{p}: line {i + 2}, column "
+
+            def cell(k: int, row: list[str] = row) -> str:
+                return row[k] if k < len(row) else ""
+
+            values.append(_to_float(cell(col), where + label))
+            if t_col is not None:
+                t = _to_float(cell(t_col), where + t_label)
+                if not math.isfinite(t):
+                    raise InputDataError(where + t_label, "a beat time in seconds")
+                times.append(t)
+            if g_col is not None:
+                g = _to_float(cell(g_col), where + header[g_col])
+                if not (math.isnan(g) or g in (0.0, 1.0)):  # an empty cell: no flag
+                    raise InputDataError(where + header[g_col], "0 or 1", cell(g_col))
+                gaps.append(g == 1.0)
     else:
         for i, ln in enumerate(lines):
-            for cell in re.split(r"[\s,;]+", ln.strip()):
-                if cell:
-                    values.append(_to_float(cell, f"{p}: line {i + 1}"))
+            for cell_text in re.split(r"[\s,;]+", ln.strip()):
+                if cell_text:
+                    values.append(_to_float(cell_text, f"{p}: line {i + 1}"))
     rr = np.asarray(values, dtype=np.float64)
-    rr = rr[np.isfinite(rr)]
+    ok = np.isfinite(rr)
+    t_s = np.asarray(times, dtype=np.float64) if t_col is not None else None
+    gap = np.asarray(gaps, dtype=np.bool_) if g_col is not None else None
+    if t_s is not None:
+        lost = np.concatenate([[False], ~ok[:-1]])  # an interval after a missing one
+        gap = (lost if gap is None else gap | lost)[ok]
+        t_s = t_s[ok]
+        if np.any(np.diff(t_s) <= 0.0):
+            k = int(np.flatnonzero(np.diff(t_s) <= 0.0)[0]) + 1
+            raise InputDataError(f"{p}: {t_label}", "beat times that increase",
+                                 float(t_s[k]))
+    elif gap is not None:
+        gap = gap[ok]
+    rr = rr[ok]
     if rr.size < 2:
         raise InputDataError(f"{p}: {label}", "at least 2 RR intervals in ms", rr.size)
     if np.any(rr <= 0.0):
@@ -466,7 +530,8 @@ def read_rr(path: str | Path) -> Recording:
         )
     if median > 5000.0:
         raise InputDataError(f"{p}: {label}", "intervals in milliseconds (median < 5000)", median)
-    return Recording(path=str(p), kind="rr", x=np.zeros(0), fs_hz=None, rr_ms=rr, column=label)
+    return Recording(path=str(p), kind="rr", x=np.zeros(0), fs_hz=None, rr_ms=rr,
+                     rr_t_s=t_s, rr_gap_before=gap, column=label)
 
 
 def read_recording(

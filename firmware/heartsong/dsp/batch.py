@@ -77,6 +77,7 @@ from heartsong.dsp.quality import BEAT_QUALITY_MIN, TIMING_IBI, ppg_align_beats
 from heartsong.dsp.resp import ppg_pulse_features
 from heartsong.dsp.sorted_buffer import _sorted_insert, _sorted_remove
 from heartsong.dsp.window import (
+    LOW_COVERAGE,
     WINDOW_METRIC_NAMES,
     WindowRules,
     _window_rows_many,
@@ -309,40 +310,69 @@ def resample_uniform(
     return out, float(fs_hz), float(t[0])
 
 
-def ppg_is_upright(filtered: FloatArray) -> bool:
+#: Length of the stretches whose pulse shapes vote on the polarity, seconds.
+POLARITY_SEGMENT_S = 10.0
+
+
+def ppg_is_upright(filtered: FloatArray | list[FloatArray], fs_hz: float) -> bool:
     """True when a band-passed PPG's pulses point up (fast rise, slow fall).
 
     The skewness of the first difference is positive for an upright pulse wave: the
-    systolic upstroke is steeper and shorter than the diastolic decay.
+    systolic upstroke is steeper and shorter than the diastolic decay. It is taken in
+    every :data:`POLARITY_SEGMENT_S` stretch and the median decides, so a glitch or a few
+    minutes of movement cannot outvote the pulses of the rest of the recording (one
+    skewness over a whole wrist recording took the motion's sign on half of Stress-Predict's
+    E4 files, and one sample 100x the pulse flipped a clean record).
+
+    Parameters
+    ----------
+    filtered:
+        The band-passed PPG, or its pieces between gaps (each judged on its own).
+    fs_hz:
+        Sampling rate, Hz.
     """
-    return bool(_upright_kernel(np.ascontiguousarray(filtered, dtype=np.float64)))
+    pieces = filtered if isinstance(filtered, list) else [filtered]
+    n = max(round(POLARITY_SEGMENT_S * fs_hz), 3)
+    skews = np.concatenate([
+        _segment_skewness(np.ascontiguousarray(p, dtype=np.float64), n) for p in pieces
+    ])
+    skews = skews[np.isfinite(skews)]
+    return bool(skews.size == 0 or np.median(skews) >= 0.0)
 
 
 @njit(cache=True, nogil=True)
-def _upright_kernel(x: FloatArray) -> bool:
-    """True unless the third central moment of the finite first differences is negative
-    (also True with fewer than 3 of them or none that vary)."""
-    n = 0
-    total = 0.0
-    for i in range(1, x.shape[0]):
-        d = x[i] - x[i - 1]
-        if math.isfinite(d):
-            n += 1
-            total += d
-    if n < 3:
-        return True
-    mean = total / n
-    m2 = 0.0
-    m3 = 0.0
-    for i in range(1, x.shape[0]):
-        d = x[i] - x[i - 1]
-        if math.isfinite(d):
-            c = d - mean
-            m2 += c * c
-            m3 += c * c * c
-    if m2 <= 0.0:
-        return True
-    return m3 >= 0.0
+def _segment_skewness(x: FloatArray, n: int) -> FloatArray:
+    """Skewness (third central moment over the SD cubed) of the finite first differences
+    of ``x`` in consecutive stretches of ``n`` differences (a shorter tail stretch counts
+    when at least half as long); NaN for a stretch with under half its differences finite
+    or none that vary."""
+    m = x.shape[0] - 1
+    k = max(m // n, 1) if m >= (n + 1) // 2 else 0
+    out = np.full(k, np.nan)
+    for s in range(k):
+        lo = s * n
+        hi = m if s == k - 1 else lo + n
+        count = 0
+        total = 0.0
+        for i in range(lo, hi):
+            d = x[i + 1] - x[i]
+            if math.isfinite(d):
+                count += 1
+                total += d
+        if 2 * count < hi - lo or count < 3:
+            continue
+        mean = total / count
+        m2 = 0.0
+        m3 = 0.0
+        for i in range(lo, hi):
+            d = x[i + 1] - x[i]
+            if math.isfinite(d):
+                c = d - mean
+                m2 += c * c
+                m3 += c * c * c
+        if m2 > 0.0:
+            out[s] = (m3 / count) / (m2 / count) ** 1.5
+    return out
 
 
 def _pieces(x: FloatArray, min_len: int) -> list[tuple[int, int]]:
@@ -418,7 +448,7 @@ def analyze_recording(
     sos = butter_bandpass_sos(low_hz, min(high_hz, 0.45 * fs), fs)
     filtered = [sos_filtfilt(sos, sig[a:b]) for a, b in pieces]
     if invert is None:
-        upright = ppg_is_upright(filtered[0] if len(filtered) == 1 else np.concatenate(filtered))
+        upright = ppg_is_upright(filtered, fs)
         invert = not upright
         logger.info("PPG polarity from the pulse shape: %s", "inverted" if invert else "upright")
     times: list[FloatArray] = []
@@ -493,6 +523,8 @@ def analyze_recording(
 def analyze_rr(
     rr_ms: npt.ArrayLike,
     *,
+    beat_t_s: npt.ArrayLike | None = None,
+    gap_before: npt.ArrayLike | None = None,
     window_s: float = 60.0,
     step_s: float = 10.0,
 ) -> AnalysisResult:
@@ -501,8 +533,19 @@ def analyze_rr(
     Parameters
     ----------
     rr_ms:
-        Consecutive RR intervals in ms; the first beat is at 0 s and beat ``k`` ends
-        interval ``k - 1``.
+        RR intervals in ms. Without ``beat_t_s`` they are back to back: the first beat is
+        at 0 s and beat ``k`` ends interval ``k - 1``.
+    beat_t_s:
+        Optional time of the beat ending each interval, seconds (increasing). An interval
+        whose first beat (``beat_t_s - rr_ms / 1000``) comes more than
+        :data:`RR_JOIN_TOLERANCE_S` after the previous interval's last beat starts a new
+        segment: beats were lost between them, and no interval spans the gap. Times are
+        reported from the first beat.
+    gap_before:
+        Optional flags (with ``beat_t_s``): True starts a new segment at that interval
+        (the device lost beats before it) whenever its first beat falls after the
+        previous interval's last, however little; with no time between them there is
+        no room for a lost beat, and the times win.
     window_s, step_s:
         Sliding-window length and step, in seconds.
 
@@ -518,16 +561,58 @@ def analyze_rr(
         raise InputDataError("rr_ms", "a 1-D, non-empty series of intervals in ms", rr.shape)
     if not (np.all(np.isfinite(rr)) and np.all(rr > 0.0)):
         raise InputDataError("rr_ms", "finite, positive intervals in ms")
-    beat_t = np.concatenate([[0.0], np.cumsum(rr) / 1000.0])
-    correction = correct_beats_lipponen2019(beat_t)
+    if beat_t_s is None:
+        beat_t = np.concatenate([[0.0], np.cumsum(rr) / 1000.0])
+        segment = np.zeros(beat_t.size, dtype=np.int64)
+    else:
+        beat_t, segment = _rr_timeline(rr, beat_t_s, gap_before)
+    correction = correct_beats_lipponen2019(beat_t, segment)
     quality = np.full(correction.beat_t_s.size, np.nan)
     extra: dict[str, object] = {
         "detected_beats_s": beat_t.tolist(),
         "n_detected_beats": int(beat_t.size),
+        "n_gaps": int(segment[-1]),
     }
     return _assemble(
         correction, quality, None, float(beat_t[-1]), window_s, step_s, extra, ppg=False
     )
+
+
+#: An RR interval whose first beat is this much later than the previous interval's last
+#: beat follows a gap, seconds (exported beat times are rounded to 0.1 ms).
+RR_JOIN_TOLERANCE_S = 0.05
+
+
+def _rr_timeline(
+    rr: FloatArray, beat_t_s: npt.ArrayLike, gap_before: npt.ArrayLike | None
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Beat times from the first beat (s) and a segment id per beat, for intervals with
+    the times of their closing beats (see :func:`analyze_rr`)."""
+    end = np.asarray(beat_t_s, dtype=np.float64)
+    if end.shape != rr.shape or not np.all(np.isfinite(end)):
+        raise InputDataError("beat_t_s", "a finite beat time in seconds for every interval")
+    if np.any(np.diff(end) <= 0.0):
+        raise InputDataError("beat_t_s", "increasing beat times in seconds")
+    flagged = (np.zeros(rr.size, dtype=np.bool_) if gap_before is None
+               else np.asarray(gap_before, dtype=np.bool_))
+    if flagged.shape != rr.shape:
+        raise InputDataError("gap_before", "one flag per interval", flagged.shape)
+    start = end - rr / 1000.0
+    prev = np.concatenate([[-math.inf], end[:-1]])
+    # A new segment where the interval's first beat is not the previous one's last; its
+    # first beat is then a beat of its own (when it does fall after the previous beat).
+    new = (start > prev + RR_JOIN_TOLERANCE_S) | (flagged & (start > prev))
+    new[0] = True
+    segment_of_interval = np.cumsum(new) - 1
+    t = np.empty(rr.size + int(new.sum()))
+    seg = np.empty(t.size, dtype=np.int64)
+    at = np.arange(rr.size) + np.cumsum(new)  # where each closing beat goes
+    t[at] = end
+    seg[at] = segment_of_interval
+    first = at[new] - 1
+    t[first] = start[new]
+    seg[first] = segment_of_interval[new]
+    return t - t[0], seg
 
 
 def _check_windows(window_s: float, step_s: float) -> None:
@@ -751,6 +836,15 @@ def _assemble(
         if src in reasons:
             reasons[key] = reasons.pop(src)
     reasons = {k: v for k, v in reasons.items() if k in HRV_KEYS}
+    # Scattered clean stretches too short a share of the record for its heart rate are
+    # too short for its spectrum as well: the record's LF/HF, breathing and coherence
+    # would speak for minutes, not for the recording.
+    sparse = reasons.get("mean_hr_bpm", "")
+    if sparse.startswith(LOW_COVERAGE):
+        for key in ("lf_hf", "resp_rate_bpm", "coherence"):
+            if hrv[key] is not None:
+                hrv[key] = None
+                reasons[key] = sparse
 
     n_windows = max(math.floor((duration_s - window_s) / step_s + 1e-9) + 1, 0)
     starts = step_s * np.arange(n_windows, dtype=np.float64)

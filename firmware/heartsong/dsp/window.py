@@ -475,6 +475,10 @@ def _optional_series(values: npt.ArrayLike | None, name: str, n: int) -> FloatAr
     return arr
 
 
+#: The start of the reason given when the clean beats cover too little of a window.
+LOW_COVERAGE = "clean beats cover too little of the window"
+
+
 def _time_reasons(
     out: Sequence[float], rules: WindowRules, window_s: float, reasons: dict[str, str]
 ) -> None:
@@ -485,9 +489,7 @@ def _time_reasons(
         reasons.update(dict.fromkeys(_TIME_NAMES, problem))
     elif verdict == _TIME_LOW_COVERAGE:
         coverage = out[_O_COVERED] / window_s
-        problem = (
-            f"clean beats cover too little of the window: {coverage:.0%} < {rules.min_coverage:.0%}"
-        )
+        problem = f"{LOW_COVERAGE}: {coverage:.0%} < {rules.min_coverage:.0%}"
         reasons.update(dict.fromkeys(_TIME_NAMES, problem))
     elif verdict == _TIME_FEW_DIFFS:
         problem = f"too few successive differences: {int(out[_O_N_DIFFS])} < {rules.min_diffs}"
