@@ -148,6 +148,11 @@ install_code() {
   run "$VENV/bin/python" -m pip install --quiet --upgrade pip
   # Editable, so the package finds the shipped model in $SRC/models.
   run "$VENV/bin/python" -m pip install --quiet -e "$SRC"
+  # gpiozero without lgpio falls back to a backend with no PWM: the LEDs, and with them
+  # the buttons, would be off. Say so now rather than in the journal at first boot.
+  if [ "$DRY_RUN" -eq 0 ] && ! "$VENV/bin/python" -c 'import lgpio' 2>/dev/null; then
+    note "warning: lgpio did not install; buttons and LEDs will stay off (see README)"
+  fi
 }
 
 install_config() {
