@@ -237,3 +237,25 @@ def test_make_controls_runs_without_gpio(host: FakeHost, factory: MockFactory) -
         wall=lambda: host.wall_s, pin_factory=NoGpio(pin_class=MockPWMPin),
     )
     assert made is None
+
+
+def test_leds_without_pwm_cost_only_the_leds(
+    host: FakeHost, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pin backend without PWM (gpiozero's native one, when lgpio is missing) used to
+    take the buttons down with the LEDs."""
+    plain = MockFactory()  # MockPin: no PWM
+    try:
+        c = host.controls(CFG, plain)
+        try:
+            assert c.buttons is not None
+            assert c.status_led is None and c.stress_led is None
+            assert "status LED unavailable" in caplog.text
+            press(plain, CFG.next_pin)
+            release(plain, CFG.next_pin)
+            c.tick()
+            assert host.settings.soundscape == "rain"  # the button still works
+        finally:
+            c.close()
+    finally:
+        plain.reset()

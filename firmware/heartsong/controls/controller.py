@@ -195,15 +195,23 @@ class Controls:
             self.buttons = Buttons(
                 specs, now=self._now, pin_factory=pin_factory, bounce_s=c.bounce_ms / 1000.0
             )
+        # An LED that cannot be driven (a pin backend without PWM) costs only that LED:
+        # the buttons stay.
         if c.status_led_pin is not None:
-            self.status_led = StatusLed(c.status_led_pin, pin_factory=pin_factory)
+            try:
+                self.status_led = StatusLed(c.status_led_pin, pin_factory=pin_factory)
+            except Exception as exc:  # gpiozero: PinPWMUnsupported, PinInvalidPin, ...
+                log.warning("status LED unavailable (%s: %s)", type(exc).__name__, exc)
         if None not in (c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin):
             assert c.rgb_red_pin is not None and c.rgb_green_pin is not None
             assert c.rgb_blue_pin is not None
-            self.stress_led = StressLed(
-                c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin,
-                common_anode=c.rgb_common_anode, pin_factory=pin_factory,
-            )
+            try:
+                self.stress_led = StressLed(
+                    c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin,
+                    common_anode=c.rgb_common_anode, pin_factory=pin_factory,
+                )
+            except Exception as exc:
+                log.warning("stress LED unavailable (%s: %s)", type(exc).__name__, exc)
 
     def show(self, status: LedStatus) -> None:
         """Set what the LEDs show from now on (call after each metrics update)."""
