@@ -103,6 +103,16 @@ def test_doctor_without_hardware_lists_missing_parts_and_fails() -> None:
     assert "i2c" in res.stdout.lower()
 
 
+def test_doctor_with_a_bad_config_still_checks_every_part(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[audio]\nvolume_db = 12\n")
+    res = heartsong("--config", str(cfg), "doctor")
+    assert res.returncode == 2
+    assert "MISSING config" in res.stdout and "audio.volume_db = 12" in res.stdout
+    assert "i2c bus" in res.stdout and "tflite runtime" in res.stdout
+    assert "audio.volume_db = 12" in res.stderr  # the usual one line too
+
+
 def test_bad_demo_flags_exit_2() -> None:
     res = heartsong("demo", "--audio", "speaker")
     assert res.returncode == 2 and "--audio" in res.stderr

@@ -148,12 +148,14 @@ def _cmd_run(cfg: Config) -> int:
     return code
 
 
-def _cmd_doctor(cfg: Config, path: str) -> int:
+def _cmd_doctor(cfg: Config, path: str, config_error: str = "") -> int:
+    """The doctor's report; a refused configuration is one failed check among the
+    others (checked against the defaults), and the exit code is then 2."""
     from heartsong.doctor import exit_code, format_report, run_doctor
 
-    checks = run_doctor(cfg, path)
+    checks = run_doctor(cfg, path, config_error=config_error)
     print(format_report(checks))
-    return exit_code(checks)
+    return EXIT_USAGE if config_error else exit_code(checks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_run(cfg)
     except ConfigError as exc:
         print(f"heartsong: config error: {exc.one_line()}", file=sys.stderr)
+        if args.command == "doctor":
+            from heartsong.config import Config as Defaults
+
+            return _cmd_doctor(Defaults(), shown_path, config_error=exc.one_line())
         return EXIT_USAGE
     except HeartsongError as exc:
         print(f"heartsong: {exc}", file=sys.stderr)

@@ -359,7 +359,12 @@ def _tflite_runtime(machine: Machine) -> _Outcome:
 # --------------------------------------------------------------------------- public API
 
 
-def run_doctor(cfg: Config, config_path: str, machine: Machine | None = None) -> list[Check]:
+def run_doctor(
+    cfg: Config,
+    config_path: str,
+    machine: Machine | None = None,
+    config_error: str = "",
+) -> list[Check]:
     """Probe every part ``cfg`` relies on; one :class:`Check` per part, never raising.
 
     Parameters
@@ -370,12 +375,17 @@ def run_doctor(cfg: Config, config_path: str, machine: Machine | None = None) ->
         Where ``cfg`` came from, shown in the report.
     machine:
         Where to look; default this machine.
+    config_error:
+        Why the configuration file was refused (then ``cfg`` is the defaults, and every
+        other part is still checked against them).
     """
     m = machine if machine is not None else Machine()
     bus_path = m.dev_root / f"i2c-{cfg.sensor.i2c_bus}"
     audio, mqtt, ppg, ble = cfg.audio, cfg.mqtt, cfg.sources.ppg, cfg.sources.ble
     checks = [
-        Check("config", True, True, f"loaded from {config_path}"),
+        Check("config", True, True, f"loaded from {config_path}") if not config_error
+        else Check("config", False, True, config_error,
+                   "correct that line; the other checks below use the defaults"),
         _run(f"i2c bus {cfg.sensor.i2c_bus}", ppg, partial(_i2c_bus, bus_path, m)),
         _run("max30102 sensor", ppg, partial(_max30102, bus_path, cfg.sensor.address, m)),
         _run("audio output", audio.output == "device", partial(_audio_output, audio.device, m)),
