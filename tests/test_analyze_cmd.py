@@ -42,6 +42,9 @@ def pulses_csv(path: Path, fs: float = 50.0, seconds: float = 90.0) -> Path:
         ("ppg\n" + "nan\n" * 300, ["--fs", "50"], "numeric samples"),
         ("ppg\n" + "1\n1\n0.5\n" * 100, ["--fs", "50"], "unclipped"),
         ("ppg\n1\n2\n", ["--fs", "50", "--window", "-1"], "--window"),
+        ("ppg\n1\n2\n", ["--fs", "50", "--step", "1e-7"], "--step: a number of seconds >= 1"),
+        ("1600000000\n64\n1\n2\n", ["--format", "e4", "--fs", "64"], "--fs: left out"),
+        ("800\n810\n", ["--rr", "--fs", "64"], "--fs: left out"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

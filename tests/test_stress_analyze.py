@@ -100,17 +100,25 @@ def test_stress_scores_every_window_of_a_synthetic_recording() -> None:
 
 
 @pytest.mark.parametrize(
-    ("baseline_s", "model_dir", "needle"),
+    ("baseline_s", "model_dir", "window_s", "needle"),
     [
-        (0.0, MODELS, "--baseline-seconds"),
-        (float("nan"), MODELS, "--baseline-seconds"),
-        (300.0, Path("/nonexistent/models"), "stress_features.json: missing"),
+        (0.0, MODELS, 60.0, "--baseline-seconds"),
+        (float("nan"), MODELS, 60.0, "--baseline-seconds"),
+        (300.0, Path("/nonexistent/models"), 60.0, "stress_features.json: missing"),
+        # A personal baseline needs 3 windows ending in it: with 60-s windows every 10 s,
+        # 60 s could only ever fall back to the population baseline, silently.
+        (60.0, MODELS, 60.0, "--baseline-seconds: at least 80 s"),
+        # The whole recording (600 s) as its own baseline says nothing.
+        (600.0, MODELS, 60.0, "shorter than the recording (600 s)"),
+        # The features are only comparable over the windows the model was trained on.
+        (300.0, MODELS, 30.0, "--window: 60 s with --stress"),
     ],
 )
 def test_stress_option_errors_are_one_line(baseline_s: float, model_dir: Path,
-                                           needle: str) -> None:
-    ns = argparse.Namespace(stress=True, baseline_seconds=baseline_s, stress_model=model_dir)
-    msg = stress_cmd.apply({"windows": []}, ns)
+                                           window_s: float, needle: str) -> None:
+    ns = argparse.Namespace(stress=True, baseline_seconds=baseline_s, stress_model=model_dir,
+                            window=window_s, step=10.0)
+    msg = stress_cmd.apply({"windows": [], "duration_s": 600.0}, ns)
     assert needle in msg and "\n" not in msg
 
 

@@ -71,12 +71,21 @@ def add_parser(subparsers: Any) -> None:
     stress_cmd.add_arguments(p)
 
 
+#: The finest ``--step``, seconds: beats come about once a second, so a finer step only
+#: repeats windows (and a step of 1e-7 s asked for billions of them).
+MIN_STEP_S = 1.0
+
+
 def _check_args(args: argparse.Namespace) -> None:
-    for name, value in (("--window", args.window), ("--step", args.step)):
-        if not (math.isfinite(value) and value > 0.0):
-            raise InputDataError(name, "a positive number of seconds", value)
+    if not (math.isfinite(args.window) and args.window > 0.0):
+        raise InputDataError("--window", "a positive number of seconds", args.window)
+    if not (math.isfinite(args.step) and args.step >= MIN_STEP_S):
+        raise InputDataError("--step", f"a number of seconds >= {MIN_STEP_S:g}", args.step)
     if args.fs is not None and not (math.isfinite(args.fs) and args.fs > 0.0):
         raise InputDataError("--fs", "a positive sampling rate in Hz", args.fs)
+    if args.fs is not None and (args.rr or args.fmt == "e4"):
+        why = "an RR file has no sampling rate" if args.rr else "an E4 file's line 2 is its rate"
+        raise InputDataError("--fs", f"left out ({why})")
     stress_cmd.check_args(args)
 
 

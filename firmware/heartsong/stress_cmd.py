@@ -136,6 +136,7 @@ def apply(out: dict[str, Any], args: argparse.Namespace) -> str:
     """
     if not getattr(args, "stress", False):
         return ""
+    from heartsong.stress.baseline import MIN_BASELINE_WINDOWS
     from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
     from heartsong.stress.runtime import RuntimeMissingError
     from heartsong.stress.spec import StressModelError
@@ -147,6 +148,18 @@ def apply(out: dict[str, Any], args: argparse.Namespace) -> str:
         model = StressModel.load(args.stress_model or DEFAULT_MODEL_DIR)
     except (StressModelError, RuntimeMissingError) as exc:
         return f"--stress: {exc}"
+    window_s, step_s = args.window, args.step
+    if not math.isclose(window_s, model.spec.window_s):
+        return (f"--window: {model.spec.window_s:g} s with --stress (the model was trained "
+                f"on {model.spec.window_s:g}-s windows; got {window_s:g})")
+    need_s = window_s + (MIN_BASELINE_WINDOWS - 1) * step_s
+    if baseline_s < need_s:
+        return (f"--baseline-seconds: at least {need_s:g} s ({MIN_BASELINE_WINDOWS} windows "
+                f"of {window_s:g} s every {step_s:g} s must end within it; got {baseline_s:g})")
+    duration_s = float(out.get("duration_s") or 0.0)
+    if baseline_s >= duration_s:
+        return (f"--baseline-seconds: shorter than the recording ({duration_s:.0f} s), so "
+                f"that some windows come after the baseline (got {baseline_s:g})")
     out["stress"] = annotate_windows(out["windows"], model, baseline_s)
     return ""
 

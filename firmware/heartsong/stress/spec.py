@@ -85,6 +85,9 @@ class StressSpec:
         Smoothing time constant, warm-up and reset gap, seconds.
     history:
         The heart-rate history the features were trained with.
+    window_s:
+        Length of the HRV windows the model was trained on, seconds (its features are
+        only comparable over windows of that length).
     """
 
     path: Path
@@ -104,6 +107,7 @@ class StressSpec:
     warmup_s: float
     max_gap_s: float
     history: HistorySettings
+    window_s: float
 
 
 def _get(doc: dict[str, Any], key: str, where: str) -> Any:
@@ -215,6 +219,7 @@ def load_spec(path: Path) -> StressSpec:
     sm = _section(doc, "smoothing", where)
     base = _section(doc, "baseline", where)
     hist = _section(doc, "history", where)
+    win = _section(doc, "window", where)
     clip = _number(norm, "clip", f"{where}: normalization", 0.5, 100.0)
     if clip != FEATURE_CLIP:
         raise StressModelError(f"{where}: normalization.clip = {clip}: the code clips at "
@@ -270,4 +275,5 @@ def load_spec(path: Path) -> StressSpec:
         warmup_s=_number(sm, "warmup_s", f"{where}: smoothing", 0.0, 3600.0),
         max_gap_s=_number(sm, "max_gap_s", f"{where}: smoothing", 0.0, 86400.0),
         history=history,
+        window_s=_number(win, "window_s", f"{where}: window", 1.0, 3600.0),
     )
