@@ -139,6 +139,23 @@ def test_files_the_csv_module_cannot_read_are_refused_naming_the_file(
     assert str(path) in str(info.value)
 
 
+def test_a_bare_time_column_gives_way_to_fs_and_a_sample_counter_is_not_time(
+    tmp_path: Path,
+) -> None:
+    x = [[k, f"{1.0 + (k % 25) / 25:.3f}"] for k in range(500)]
+    counter = write_csv(tmp_path / "counter.csv", "t,ppg", x)
+    with pytest.raises(InputDataError, match="column t counts samples"):
+        read_ppg_csv(counter)  # it was read as milliseconds: 1000 Hz, 0.5 s
+    assert read_ppg_csv(counter, fs_hz=50.0).fs_hz == 50.0
+    clock = write_csv(tmp_path / "clock.csv", "timestamp,ppg",
+                      [[f"22:00:{k // 50:02d}.{2 * (k % 50):02d}", v] for k, (_, v) in
+                       enumerate(x)])
+    with pytest.raises(InputDataError, match="or give --fs"):
+        read_ppg_csv(clock)
+    rec = read_ppg_csv(clock, fs_hz=50.0)
+    assert rec.fs_hz == 50.0 and "not read as time" in rec.notes[0]
+
+
 def test_old_mac_line_endings_read_like_any_other(tmp_path: Path) -> None:
     rows = "\r".join(f"{1.0 + (k % 25) / 25:.3f}" for k in range(500))
     path = tmp_path / "cr.csv"

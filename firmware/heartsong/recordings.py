@@ -220,6 +220,12 @@ def read_ppg_csv(
             )
         col = found[0]
     time_col, time_scale = _time_column(names)
+    notes: list[str] = []
+    if time_col is not None and time_scale == 0.0 and fs_hz is not None:
+        # A bare "time"/"timestamp"/"t" may be anything (clock text, a sample counter):
+        # with --fs given, the rate is the user's and the column is not read.
+        notes.append(f"column {header[time_col]} not read as time: --fs {fs_hz:g} given")
+        time_col = None
     body = rows[1:]
     if not body:
         raise InputDataError(f"{p}: rows", "at least one row of samples below the header")
@@ -234,8 +240,14 @@ def read_ppg_csv(
         if t is not None and time_col is not None:
             if time_col >= len(row):
                 raise InputDataError(f"{p}: line {line}, column {header[time_col]}", "a time")
-            t[i] = _to_float(row[time_col], f"{p}: line {line}, column {header[time_col]}")
-    notes: list[str] = []
+            where = f"{p}: line {line}, column {header[time_col]}"
+            try:
+                t[i] = _to_float(row[time_col], where)
+            except InputDataError:
+                if time_scale != 0.0:
+                    raise
+                raise InputDataError(where, "a number (or give --fs: the column is then "
+                                     "not read)", row[time_col]) from None
     rate: float | None = fs_hz
     times: FloatArray | None = None
     if t is not None and time_col is not None:
@@ -246,6 +258,11 @@ def read_ppg_csv(
         if steps.size == 0:
             raise InputDataError(f"{p}: rows", "at least 2 samples", 1)
         if time_scale == 0.0:  # a bare "time": the step tells the unit
+            if np.all(steps == 1.0) and np.all(t == np.round(t)):
+                raise InputDataError(
+                    "--fs", f"the sampling rate in Hz: column {header[time_col]} counts "
+                    "samples (steps of exactly 1), it does not say how fast"
+                )
             time_scale = 1e-3 if float(np.median(steps)) >= 1.0 else 1.0
             notes.append(
                 f"column {header[time_col]} read in {'ms' if time_scale < 1 else 's'}"
