@@ -8,7 +8,7 @@ rules, so a regression fails here.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
 from pathlib import Path
 from types import ModuleType
@@ -175,3 +175,29 @@ def test_pulses_beyond_the_references_reach_are_not_scored() -> None:
     keep_r, keep_d = tool.scored_spans(ref, det, 0.1, 4.0)
     assert keep_r.tolist() == [True, True, True, True]
     assert keep_d.tolist() == [False, True, True, True, True, False]
+
+
+def test_new_records_with_a_bom_a_gap_or_a_bad_reference_are_scored_or_listed(
+    tmp_path: Path,
+) -> None:
+    """The command will be run on other recordings: a CSV starting with a byte-order mark
+    was dropped without a word, a NaN gap in the PPG crashed the fiducial table, and an
+    unreadable RR.txt ended the whole run."""
+    tool = load_tool()
+    folder = tmp_path / "ppg_reference" / "rec"
+    folder.mkdir(parents=True)
+    t = np.arange(3000) / 100.0
+    rows = "\n".join(f"{a:.2f},{math.sin(7 * a):.4f},{math.sin(6 * a):.4f}" for a in t)
+    (folder / "rec.csv").write_text("time_s,ECG,PPG\n" + rows + "\n", encoding="utf-8-sig")
+    found, skipped = tool.ecg_sources(tmp_path / "ppg_reference")
+    assert [s.name for s in found] == ["rec"] and not skipped
+    x = np.sin(np.arange(500) / 10.0)
+    x[:7] = np.nan
+    x[200:260] = np.nan
+    filled = tool._filled(x)
+    assert filled.size == 493 and np.all(np.isfinite(filled))
+    subject = tmp_path / "welltory" / "subject_01"
+    subject.mkdir(parents=True)
+    (subject / "RR.txt").write_text("0.8 0.81 0.79\n")  # seconds, not ms
+    heart, nk = tool.welltory_record(subject, tmp_path)
+    assert "not scored: reference RR.txt" in heart.note and nk.pipeline == "NeuroKit2"

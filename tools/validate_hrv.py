@@ -482,7 +482,7 @@ def ecg_sources(ref: Path) -> tuple[list[EcgSource], list[tuple[str, str]]]:
     for folder in folders:
         csvs = sorted(folder.rglob("*.csv"))
         for path in csvs:
-            with path.open(newline="") as fh:
+            with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is no name
                 names = [h.strip() for h in next(csv.reader(fh), [])]
             ecg_col = _first_column(names, ECG_COLUMNS)
             ppg_col = _first_column(names, PPG_COLUMNS)
@@ -525,7 +525,7 @@ def load_ecg_record(
     and detected once per run, for the scoring and the fiducial comparison alike."""
     import pandas as pd
 
-    data = pd.read_csv(src.path)
+    data = pd.read_csv(src.path, encoding="utf-8-sig")
     data.columns = [c.strip() for c in data.columns]
     ecg = data[src.ecg_col].to_numpy(float)
     return ecg, data[src.ppg_col].to_numpy(float), ecg_references(ecg, src.fs_hz)
@@ -727,7 +727,11 @@ def unmatched_beats(
 def welltory_record(folder: Path, tmp: Path) -> list[Row]:
     """Score heartsong and NeuroKit2 on one Welltory recording against the Polar RR."""
     name = "welltory/" + folder.name
-    rr = read_recording(folder / "RR.txt", rr=True).rr_ms
+    try:
+        rr = read_recording(folder / "RR.txt", rr=True).rr_ms
+    except ValueError as exc:  # InputDataError: the reference itself is unreadable
+        why = f"not scored: reference {exc}".replace(str(folder) + "/", "")
+        return [Row(name, "heartsong", note=why), Row(name, "NeuroKit2")]
     assert rr is not None
     beats = np.concatenate([[0.0], np.cumsum(rr) / 1000.0])
     _, rnn, rok = reference_nn(beats)
@@ -822,6 +826,14 @@ def pat_jitter(ref: np.ndarray, beats: np.ndarray, lag: float) -> tuple[float, i
     return 1000.0 * mad / math.sqrt(2.0), int(np.count_nonzero(np.abs(off) > TOL_S)), off.size
 
 
+def _filled(x: np.ndarray) -> np.ndarray:
+    """``x`` from its first to its last finite sample, gaps at its median (the zero-phase
+    filter of :func:`fiducial_times` takes no NaN; no pulse is found in a flat stretch)."""
+    finite = np.flatnonzero(np.isfinite(x))
+    x = x[finite[0] : finite[-1] + 1]
+    return np.where(np.isfinite(x), x, np.nanmedian(x))
+
+
 def fiducial_comparison(
     data: Path, sources: list[EcgSource] | None = None
 ) -> dict[str, dict[str, tuple[float, int, int]]]:
@@ -834,15 +846,15 @@ def fiducial_comparison(
     for src in ecg_sources(ref_dir)[0] if sources is None else sources:
         _, ppg, refs = load_ecg_record(src)
         ref = refs[0]
-        for fid, beats in fiducial_times(ppg, src.fs_hz).items():
+        for fid, beats in fiducial_times(_filled(ppg), src.fs_hz).items():
             out[fid][src.name] = pat_jitter(ref, beats, search_lag(ref, beats, 0.0, 1.0))
     well: dict[str, list[tuple[float, int, int]]] = {n: [] for n in FIDUCIAL_NAMES}
     for folder in sorted((ref_dir / "welltory" / "data").glob("subject_*")):
         try:
             rec = read_recording(folder / "PPG.csv", column="R")
+            rr = read_recording(folder / "RR.txt", rr=True).rr_ms
         except ValueError:
-            continue  # refused by heartsong (a saturated channel): see the table above
-        rr = read_recording(folder / "RR.txt", rr=True).rr_ms
+            continue  # refused by heartsong (a saturated channel, a bad reference): above
         assert rr is not None
         ref = np.concatenate([[0.0], np.cumsum(rr) / 1000.0])
         if rec.t_s is not None:
@@ -850,10 +862,7 @@ def fiducial_comparison(
         else:
             assert rec.fs_hz is not None
             x, fs = rec.x, rec.fs_hz
-        finite = np.flatnonzero(np.isfinite(x))
-        x = x[finite[0] : finite[-1] + 1]
-        x = np.where(np.isfinite(x), x, np.nanmedian(x))
-        times = fiducial_times(x, fs)
+        times = fiducial_times(_filled(x), fs)
         lag0 = search_lag(ref, times[FIDUCIAL_NAMES[0]], -30.0, 30.0)
         for fid, beats in times.items():
             well[fid].append(pat_jitter(ref, beats, search_lag(ref, beats, lag0 - 0.3,
