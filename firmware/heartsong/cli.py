@@ -26,6 +26,8 @@ log = logging.getLogger("heartsong.cli")
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: Commands that log at ``device.log_level`` (the others log warnings only).
+_LOGGING_COMMANDS = frozenset({"run", "demo"})
 #: The fastest ``demo --speed``: simulated seconds per real second.
 MAX_DEMO_SPEED = 10000.0
 
@@ -170,7 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         cfg = load_config(path)
-        setup_logging(cfg.device.log_level, cfg.device.log_format)
+        # The device's log is for the journal; a one-shot command (analyze, export, ...)
+        # speaks through its output and its one-line errors, and logs only warnings
+        # unless debugging was asked for.
+        level = cfg.device.log_level
+        if args.command not in _LOGGING_COMMANDS and level != "debug":
+            level = "warning"
+        setup_logging(level, cfg.device.log_format)
         if args.command == "analyze":
             from heartsong import analyze_cmd
 

@@ -440,8 +440,10 @@ def analyze_recording(
     duration_s = sig.size / fs
     pieces = _pieces(sig, round(MIN_PIECE_S * fs))
     if not pieces:
+        longest = max((b - a for a, b in _pieces(sig, 1)), default=0)
         raise InputDataError(
-            "ppg", f"at least {MIN_PIECE_S:g} s of consecutive finite samples", sig.size
+            "ppg", f"at least {MIN_PIECE_S:g} s of consecutive finite samples",
+            f"{longest / fs:.1f} s",
         )
 
     low_hz, high_hz = PPG_BAND_HZ
