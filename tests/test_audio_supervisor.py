@@ -396,3 +396,22 @@ def test_reopens_a_real_stream_closed_under_it(jack_server: object,
     assert sum("lost" in m for m in lines) == 1
     assert sum("reopened" in m for m in lines) == 1
     assert engine.callback_error is None
+
+
+def test_portaudio_start_keeps_alsa_and_jack_chatter_off_stderr() -> None:
+    """Each PortAudio start printed ~60 lines of ALSA and JACK messages to stderr, and
+    the device restarts PortAudio every time it looks for a lost speaker again."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyaudio")
+    code = (
+        "from heartsong.audio.portaudio import PortAudioBackend\n"
+        "b = PortAudioBackend()\n"
+        "for _ in range(3):\n"
+        "    b.devices(); b.rescan()\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert "ALSA lib" not in res.stderr and "jack server" not in res.stderr, res.stderr
+    assert "Jack" not in res.stderr, res.stderr

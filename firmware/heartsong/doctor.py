@@ -15,13 +15,11 @@ raises: an unexpected error becomes a failed check that carries the error text.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
 import os
 import socket
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -106,30 +104,13 @@ def _open_smbus2(path: Path) -> I2cBus:
     return bus
 
 
-@contextlib.contextmanager
-def _stderr_silenced() -> Iterator[None]:
-    """Send file descriptor 2 to /dev/null for a moment.
-
-    PortAudio's start-up probes ALSA and JACK, whose C libraries print dozens of lines to
-    stderr on any machine with unused PCM definitions; they would bury the report.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _pyaudio_outputs() -> AudioOutputs:
     import pyaudio
 
-    with _stderr_silenced():
-        pa = pyaudio.PyAudio()
+    from heartsong.audio.c_noise import quiet_audio_libraries
+
+    quiet_audio_libraries()  # ALSA's and JACK's probing chatter would bury the report
+    pa = pyaudio.PyAudio()
     try:
         infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
         names = tuple(str(i["name"]) for i in infos if int(i["maxOutputChannels"]) > 0)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from heartsong.audio.c_noise import quiet_audio_libraries
 from heartsong.errors import AudioDeviceError
 
 __all__ = [
@@ -206,6 +207,7 @@ class PortAudioBackend:
     def _portaudio(self) -> Any:
         if self._pa is None:
             self._pyaudio = _import_pyaudio()
+            quiet_audio_libraries()
             try:
                 self._pa = self._pyaudio.PyAudio()
             except OSError as exc:
