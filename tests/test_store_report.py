@@ -57,8 +57,16 @@ def test_session_figure_axes_carry_units(week: Path) -> None:
         labels = [ax.get_ylabel() for ax in fig.axes]
         assert labels[:4] == ["heart rate (bpm)", "RMSSD (ms)", "stress probability (0-1)",
                               "breaths/min"]
-        assert fig.axes[-1].get_xlabel() == "time since the session started (min)"
+        assert fig.axes[3].get_xlabel() == "time since the session started (min)"
         assert any("soundscape rain -> deep_ocean" in line for line in lines)
+        # The reasons are listed under their numbers, each change once, none cut short
+        # by its neighbour (they were written at their times, on top of each other).
+        listed = "\n".join(t.get_text() for t in fig.axes[-1].texts).splitlines()
+        changes = [line for line in lines if line.startswith("  ") and " min  " in line]
+        assert len(listed) == min(len(changes), 2 * report.MAX_LABELS)
+        numbered = [line for line in listed if not line.lstrip().startswith("...")]
+        assert [int(line.split()[0]) for line in numbered] == list(range(1, len(numbered) + 1))
+        assert max(map(len, listed)) <= 11 + report.LABEL_CHARS
         (nfig, _) = report._nights_figure(store.baseline())
         assert [ax.get_ylabel() for ax in nfig.axes] == [
             "resting heart rate (bpm)", "night RMSSD (ms)", "time to calm (min)"]

@@ -32,9 +32,10 @@ __all__ = ["nights_summary", "render_report", "session_summary"]
 
 log = logging.getLogger(__name__)
 
-#: Adaptation reasons longer than this many characters are shortened on the plot.
-LABEL_CHARS: Final = 60
-#: At most this many event labels are written on a session plot (all are marked).
+#: Reasons longer than this many characters are shortened on the plot (two columns of
+#: them fit the page's width at 7 pt).
+LABEL_CHARS: Final = 66
+#: Reasons listed per column under a session plot (two columns; all are marked).
 MAX_LABELS: Final = 12
 
 
@@ -96,8 +97,10 @@ def _session_figure(store: Store, session: SessionRow) -> tuple[Figure, list[str
     rows = store.metrics(session.id)
     events = store.events(session.id)
     t0 = session.start_wall_s
-    fig = Figure(figsize=(11, 11), layout="constrained")
-    axes = fig.subplots(5, 1, sharex=True, height_ratios=[1, 1, 1, 1, 0.9])
+    fig = Figure(figsize=(11, 12), layout="constrained")
+    grid = fig.add_gridspec(5, 1, height_ratios=[1, 1, 1, 1, 1.15])
+    first = fig.add_subplot(grid[0])
+    axes = [first, *(fig.add_subplot(grid[k], sharex=first) for k in range(1, 4))]
     panels: list[tuple[str, str, str]] = [
         ("hr_bpm", "heart rate (bpm)", "tab:red"),
         ("rmssd_ms", "RMSSD (ms)", "tab:blue"),
@@ -108,6 +111,7 @@ def _session_figure(store: Store, session: SessionRow) -> tuple[Figure, list[str
         ax.plot(t, v, color=color, lw=1.2)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+        ax.tick_params(labelbottom=False)
     axes[2].set_ylim(-0.02, 1.02)
     t, breath = _series(rows, "resp_rate_bpm", t0)
     _, pacer = _series(rows, "pacer_bpm", t0)
@@ -116,23 +120,33 @@ def _session_figure(store: Store, session: SessionRow) -> tuple[Figure, list[str
     axes[3].set_ylabel("breaths/min")
     axes[3].legend(loc="upper right", fontsize=8)
     axes[3].grid(alpha=0.3)
-    ax = axes[4]
+    axes[3].set_xlabel("time since the session started (min)")
+    if rows:
+        first.set_xlim(0, max(1e-3, (float(rows[-1]["wall_s"]) - t0) / 60.0))  # type: ignore[arg-type]
+    # Every change is a numbered line across the panels; its reason is listed below under
+    # that number (reasons written at their times overlapped into an unreadable smear).
     marked = [e for e in events if e["kind"] in ("adaptation", "command", "fault", "source")]
+    listed: list[str] = []
     for i, e in enumerate(marked):
         x = (float(e["wall_s"]) - t0) / 60.0  # type: ignore[arg-type]
         for a in axes:
             a.axvline(x, color="0.6", lw=0.6, ls=":")
-        if i < MAX_LABELS:
-            text = str(e["message"])
-            text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
-            ax.text(x, 1.0 - (i % 6) / 6.0, f" {e['kind']}: {text}", fontsize=7,
-                    va="top", ha="left", clip_on=True)
-    ax.set_yticks([])
-    ax.set_ylabel("soundscape changes\nand reasons")
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("time since the session started (min)")
-    if rows:
-        ax.set_xlim(0, max(1e-3, (float(rows[-1]["wall_s"]) - t0) / 60.0))  # type: ignore[arg-type]
+        first.text(x, 1.02 + 0.09 * (i % 3), str(i + 1), transform=first.get_xaxis_transform(),
+                   fontsize=7, ha="center", va="bottom", color="0.3", clip_on=False)
+        text = str(e["message"]) if e["kind"] == "adaptation" else f"{e['kind']}: {e['message']}"
+        text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "\u2026"
+        listed.append(f"{i + 1:>2} {x:5.1f}'  {text}")
+    notes = fig.add_subplot(grid[4])
+    notes.axis("off")
+    notes.set_title("soundscape changes and reasons (number, minutes since the start, reason)",
+                    fontsize=9, loc="left")
+    shown = listed[: 2 * MAX_LABELS]
+    if len(listed) > len(shown):
+        shown[-1] = f"    ... and {len(listed) - len(shown) + 1} more (all in the HTML report)"
+    for col in range(2):
+        notes.text(0.5 * col, 1.0, "\n".join(shown[col * MAX_LABELS : (col + 1) * MAX_LABELS]),
+                   transform=notes.transAxes, fontsize=7, family="monospace", va="top",
+                   ha="left")
     summary = session_summary(session, rows)
     extra = [
         f"  {(float(e['wall_s']) - t0) / 60.0:5.1f} min  {e['kind']}: {e['message']}"  # type: ignore[arg-type]
