@@ -209,6 +209,43 @@ def test_reopened_output_fades_in_from_silence() -> None:
     assert float(np.abs(out).max()) < 0.05 * level  # the first buffer after the reopen
 
 
+def test_a_callback_during_start_already_fades_in() -> None:
+    """PortAudio may call back before start() returns (PyAudio releases the GIL there):
+    that first block came at the old level and the fade flag cut it a block later."""
+    engine = AudioEngine(fade_s=0.5, seed=2)
+    engine.warm_up()
+    engine.set_targets(SoundTargets("warm_drone", volume_db=-12.0))
+    out = np.zeros((256, 2), dtype=np.float32)
+    first: list[float] = []
+
+    class EagerStream(FakeStream):
+        def start(self) -> None:
+            super().start()
+            engine.render(out)  # a callback inside start()
+            first.append(float(np.abs(out[:16]).max()))
+
+    class EagerBackend(FakeBackend):
+        def open(self, device: OutputDevice, rate_hz: int, frames: int,
+                 callback: StreamCallback) -> OutputStream:
+            if self.refuse or device not in self.present:
+                raise AudioDeviceError(f"cannot open audio output {device.name!r}")
+            stream = EagerStream(callback, device)
+            self.streams.append(stream)
+            return stream
+
+    backend = EagerBackend()
+    sup = supervisor(engine, backend)
+    sup.start(0.0)
+    for _ in range(400):
+        engine.render(out)
+    level = float(np.abs(out).max())
+    backend.streams[-1].active = False
+    sup.poll(1.0)
+    sup.poll(1.6)
+    assert sup.state == "playing" and len(first) == 2
+    assert first[-1] < 0.01 * level  # from silence, not the level before the loss
+
+
 def test_a_stalled_callback_counts_as_lost(engine: AudioEngine) -> None:
     backend = FakeBackend()
     sup = supervisor(engine, backend)

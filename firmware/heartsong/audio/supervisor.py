@@ -290,6 +290,9 @@ class OutputSupervisor:
         try:
             self._backend.rescan()
             self._open_stream()
+            # Before start: PortAudio may call back before start() returns, and the first
+            # block must already fade in from silence (not start at the old level).
+            self._engine.resume_from_silence()
             if self._want_play:
                 assert self._stream is not None
                 self._stream.start()
@@ -321,7 +324,6 @@ class OutputSupervisor:
             else:
                 logger.debug("audio output attempt %d failed: %s", self._attempt, exc)
             return
-        self._engine.resume_from_silence()
         self._reopens += 1
         self._state = "playing" if self._want_play else "stopped"
         self._last_frames = self._engine.frames_rendered
