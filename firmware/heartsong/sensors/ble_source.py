@@ -143,7 +143,7 @@ def make_device_ble_source(
     except ImportError as exc:
         log.warning(
             "BLE heart-rate strap enabled, but bleak cannot be imported (%s): "
-            "pip install 'bleak>=1.0'; running without the strap", exc,
+            "pip install 'bleak>=2.0'; running without the strap", exc,
         )
         return BleHeartSource(None)
     client = BleHrClient(
