@@ -196,7 +196,11 @@ def test_choose_strap_by_address_name_memory_or_signal() -> None:
         assert pick(name="garmin") is None
         assert pick(address=A1, name="tickr") is None  # both must match
         assert pick(remembered=RememberedStrap(A3, "HRM-Pro")) == A3
-        assert pick(remembered=RememberedStrap("CC:00:00:00:00:00", "gone")) == A2
+        # The user's strap is off: nobody else's is adopted in its place (a partner's in
+        # the same bed fed someone else's heart into the baseline) ...
+        assert pick(remembered=RememberedStrap("CC:00:00:00:00:00", "gone")) is None
+        # ... unless the configuration says which strap to take.
+        assert pick(name="tickr", remembered=RememberedStrap("CC:00:00:00:00:00", "gone")) == A2
         filtered = await air.scanner.discover(
             1.0, return_adv=True, service_uuids=[HEART_RATE_SERVICE_UUID]
         )

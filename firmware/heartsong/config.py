@@ -241,7 +241,8 @@ class BleConfig:
 
     address: str = field(
         default="",
-        metadata=setting(MacAddress(), "MAC address of the strap; empty = the first strap found."),
+        metadata=setting(MacAddress(), "MAC address of the strap; empty = the first strap found, "
+                         "then only that one (remembered in the state directory)."),
     )
     name: str = field(
         default="",

@@ -518,7 +518,10 @@ def choose_strap(
 
     Only devices advertising the Heart Rate Service count; of those the one with the
     configured ``address`` (if set) and a name containing ``name`` (if set, case
-    insensitive); among those the remembered strap, else the strongest RSSI.
+    insensitive); among those the remembered strap, else the strongest RSSI. With neither
+    ``address`` nor ``name`` configured, a remembered strap is the only one: another
+    person's strap nearby (a partner's, in the same bed) must not be adopted while the
+    user's is off or out of range.
     """
     want = address.upper()
     key = name.casefold()
@@ -538,6 +541,8 @@ def choose_strap(
         for device, adv in candidates:
             if device.address.upper() == remembered.address:
                 return device, adv
+        if not want and not key:
+            return None
     return max(candidates, key=lambda c: c[1].rssi)
 
 
@@ -678,6 +683,13 @@ class BleHrClient:
         )
         if chosen is None:
             want = f" named like {self.settings.name!r}" if self.settings.name else ""
+            if self._known is not None and not self.settings.address and not want and found:
+                forget = f", or delete {self.store.path}" if self.store.path else ""
+                raise StrapNotFoundError(
+                    f"the strap used last ({self._known.address}) is not advertising; "
+                    f"{len(found)} other heart-rate strap(s) nearby are left alone (to use "
+                    f"another, set ble.address{forget})"
+                )
             raise StrapNotFoundError(
                 f"no heart-rate strap{want} advertising (saw {len(found)} device(s) in "
                 f"{self.settings.scan_timeout_s:g} s): is it worn (the strap wakes on skin "
