@@ -1,6 +1,7 @@
-"""No lost metrics: the broker goes away, comes back, and every state document arrives
-in order. One test keeps the broker stopped for the full 60 s of the issue (marked slow);
-the others stop it for a couple of seconds.
+"""No lost metrics: the broker goes away, comes back, and every state document arrives:
+those measured while it was away in order on the late topic, never on the live one that
+Home Assistant reads. One test keeps the broker stopped for the full 60 s of the issue
+(marked slow); the others stop it for a couple of seconds.
 
 The recording subscriber holds a persistent session on a broker with persistence on, so
 it misses nothing while either side reconnects: every gap it sees is the device's fault.
@@ -22,6 +23,7 @@ from mqtt_tls import Recorder, wait_for
 
 LIMITS = CommandLimits(soundscapes=("ocean",))
 STATE = "heartsong/bedroom/state"
+LATE = "heartsong/bedroom/state/late"
 
 
 def _link(broker: Any, spool: Path, **kwargs: Any) -> MqttLink:
@@ -37,8 +39,10 @@ def _doc(i: int) -> dict[str, object]:
     return {"wall_s": float(i), "hr_bpm": 60.0 + i % 7, "stress_state": "calm"}
 
 
-def _seqs(rec: Recorder) -> list[int]:
-    return [int(json.loads(p)["wall_s"]) for p in rec.on(STATE)]
+def _seqs(rec: Recorder, topic: str | None = None) -> list[int]:
+    """The documents' numbers as they arrived on ``topic`` (None: live and late)."""
+    return [int(json.loads(p)["wall_s"]) for t, p, _ in list(rec.messages)
+            if t == topic or (topic is None and t in (STATE, LATE))]
 
 
 def _first_seen(seqs: list[int]) -> list[int]:
@@ -46,7 +50,7 @@ def _first_seen(seqs: list[int]) -> list[int]:
 
 
 def _outage(broker: Any, tmp_path: Path, outage_s: float, period_s: float) -> None:
-    rec = Recorder(broker.host, broker.port, STATE, "outage-rec", persistent=True)
+    rec = Recorder(broker.host, broker.port, STATE + "/#", "outage-rec", persistent=True)
     link = _link(broker, tmp_path / "outbox.sqlite3")
     link.start()
     try:
@@ -69,8 +73,10 @@ def _outage(broker: Any, tmp_path: Path, outage_s: float, period_s: float) -> No
         for j in range(i, i + 10):  # publishing goes on while it reconnects
             link.publish_state(_doc(j))
         total = i + 10
-        assert wait_for(lambda: len(set(_seqs(rec))) == total, timeout_s=60)
-        assert _first_seen(_seqs(rec)) == list(range(total))  # all of them, in order
+        assert wait_for(lambda: len(set(_seqs(rec))) == total, timeout_s=60)  # all of them
+        late = _first_seen(_seqs(rec, LATE))
+        assert late == sorted(late) and set(range(15, i)) <= set(late)  # in order
+        assert not set(range(15, i)) & set(_seqs(rec, STATE))  # none of them as "now"
         assert wait_for(lambda: link.outbox.sync() and link.queued == 0)
         assert link.dropped == 0
     finally:
@@ -92,7 +98,7 @@ def test_documents_spooled_before_a_device_restart_are_sent_after_it(
     persistent_broker: Any, tmp_path: Path
 ) -> None:
     broker = persistent_broker
-    rec = Recorder(broker.host, broker.port, STATE, "restart-rec", persistent=True)
+    rec = Recorder(broker.host, broker.port, STATE + "/#", "restart-rec", persistent=True)
     spool = tmp_path / "outbox.sqlite3"
     broker.stop()
     first = _link(broker, spool)
@@ -107,7 +113,8 @@ def test_documents_spooled_before_a_device_restart_are_sent_after_it(
     second.start()
     try:
         assert wait_for(lambda: len(set(_seqs(rec))) == 20, timeout_s=30)
-        assert _first_seen(_seqs(rec)) == list(range(20))
+        assert _first_seen(_seqs(rec, LATE)) == list(range(20))  # all waited, in order
+        assert _seqs(rec, STATE) == []
     finally:
         second.stop()
         rec.close()

@@ -19,6 +19,7 @@ class FakeBroker:
         self.next_mid = 1
         self.pending: dict[int, bytes] = {}
         self.delivered: list[bytes] = []
+        self.late: list[bytes] = []
         self.outbox: Outbox | None = None
 
     def publish(self, payload: bytes) -> int:
@@ -26,6 +27,11 @@ class FakeBroker:
         self.next_mid += 1
         self.pending[mid] = payload
         return mid
+
+    def publish_late(self, payload: bytes) -> int:
+        """The topic for documents that waited in the spool."""
+        self.late.append(payload)
+        return self.publish(payload)
 
     def ack_all(self) -> int:
         """Deliver and acknowledge everything in flight; returns how many."""
@@ -48,7 +54,8 @@ class FakeBroker:
 
 def _make(tmp_path: Path, window: int = 4, max_messages: int = 1000) -> tuple[Outbox, FakeBroker]:
     broker = FakeBroker()
-    outbox = Outbox(Spool(tmp_path / "outbox.sqlite3", max_messages), broker.publish, window)
+    outbox = Outbox(Spool(tmp_path / "outbox.sqlite3", max_messages), broker.publish, window,
+                    publish_late=broker.publish_late)
     broker.outbox = outbox
     outbox.start()
     return outbox, broker
@@ -91,14 +98,18 @@ def test_outage_is_spooled_and_sent_in_order_within_the_window(tmp_path: Path) -
     _put(outbox, _docs(0, 3))           # in flight when the connection drops
     broker.lose_connection()
     _put(outbox, _docs(3, 20))          # broker away: spooled
-    assert broker.pending == {} and outbox.queued == 17
+    assert broker.pending == {} and outbox.queued == 20  # 0..2 went back to the spool
     _connect(outbox)
-    # The three lost in-memory documents went to the front of the spool.
+    # The three lost in-memory documents went to the spool when the connection dropped.
     assert outbox.queued == 20
     assert list(broker.pending.values()) == _docs(0, 4)  # window of 4, oldest first
-    _put(outbox, _docs(20, 25))         # new documents queue behind the backlog
+    _put(outbox, _docs(20, 25))         # new documents go out live at once ...
     _drain(broker)
-    assert broker.delivered == _docs(0, 25)
+    assert sorted(broker.delivered) == _docs(0, 25)
+    # ... and only what waited goes to the late topic, in order (Home Assistant reads the
+    # live one and would take hours-old values as the present).
+    assert broker.late == _docs(0, 20)
+    assert [d for d in broker.delivered if d not in broker.late] == _docs(20, 25)
     assert outbox.queued == 0
     outbox.stop()
 
@@ -176,3 +187,20 @@ def test_a_failing_publish_keeps_the_document(tmp_path: Path) -> None:
     _put(outbox, [b"x", b"y"])
     assert calls and outbox.queued == 2
     outbox.stop(timeout_s=0.1)
+
+
+def test_live_documents_lost_while_a_backlog_drains_stay_in_order(tmp_path: Path) -> None:
+    """Documents go out live while an old backlog is still being sent; when the
+    connection drops again, the live ones not yet acknowledged are newer than that
+    backlog and older than what comes next, and the late topic keeps that order."""
+    outbox, broker = _make(tmp_path, window=2)
+    _put(outbox, _docs(0, 6))           # never connected: all spooled
+    _connect(outbox)                    # 0, 1 in flight (late)
+    _put(outbox, _docs(6, 9))           # live, in flight
+    broker.lose_connection()
+    _put(outbox, _docs(9, 12))          # spooled again
+    _connect(outbox)
+    _drain(broker)
+    assert broker.late == _docs(0, 2) + _docs(0, 12)  # 0, 1 were lost and sent again
+    assert sorted(set(broker.delivered)) == _docs(0, 12)
+    outbox.stop()

@@ -50,18 +50,6 @@ def test_new_rows_sort_after_deleted_ones(tmp_path: Path) -> None:
     spool.close()
 
 
-def test_push_front_goes_before_everything(tmp_path: Path) -> None:
-    spool = Spool(tmp_path / "outbox.sqlite3")
-    spool.append(b"c")
-    spool.append(b"d")
-    spool.push_front([b"a", b"b"])
-    spool.push_front([])
-    assert _drain(spool) == [b"a", b"b", b"c", b"d"]
-    spool.push_front([b"x", b"y"])  # into an empty spool
-    assert _drain(spool) == [b"x", b"y"]
-    spool.close()
-
-
 def test_oldest_dropped_past_the_bound_and_counted_persistently(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -218,7 +218,8 @@ def mosquitto(workdir: Path) -> Iterator[MosquittoBroker]:
 
 
 class Subscriber:
-    """A persistent paho subscriber that keeps every state document's ``wall_s``."""
+    """A persistent paho subscriber that keeps every state document's ``wall_s`` (live
+    and late, with ``topic`` a wildcard)."""
 
     def __init__(self, host: str, port: int, topic: str) -> None:
         import paho.mqtt.client as mqtt
@@ -275,7 +276,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             rig.app.events = deque(maxlen=args.history)
         if realtime:
             assert rig.mqtt is not None and broker is not None
-            sub = Subscriber(broker.host, broker.port, rig.mqtt.state_topic)
+            # state/# : the live topic and state/late, where what waited arrives
+            sub = Subscriber(broker.host, broker.port, rig.mqtt.state_topic + "/#")
             st.callback(sub.close)
             sent: list[float] = []
             publish = rig.mqtt.publish_state

@@ -151,7 +151,8 @@ class MqttLink:
                                  f"seconds, at least reconnect_min_s = {reconnect_min_s} >= 1",
                                  reconnect_max_s)
         self._reconnect = (int(reconnect_min_s), int(reconnect_max_s))
-        self.outbox = Outbox(Spool(spool_path, spool_max_messages), self._publish_state_payload)
+        self.outbox = Outbox(Spool(spool_path, spool_max_messages), self._publish_state_payload,
+                             publish_late=self._publish_late_payload)
         self.router = CommandRouter(
             self.topics, self.limits, TokenBucket(command_rate_per_s, command_burst)
         )
@@ -299,10 +300,16 @@ class MqttLink:
         return True
 
     def _publish_state_payload(self, payload: bytes) -> int:
+        return self._publish_qos1(self.state_topic, payload)
+
+    def _publish_late_payload(self, payload: bytes) -> int:
+        return self._publish_qos1(self.topics.state_late, payload)
+
+    def _publish_qos1(self, topic: str, payload: bytes) -> int:
         client = self._client
         if client is None:
             raise RuntimeError("the MQTT link is stopped")
-        mid: int = client.publish(self.state_topic, payload, qos=1).mid
+        mid: int = client.publish(topic, payload, qos=1).mid
         return mid
 
     # -- paho callbacks (network thread) ------------------------------------------------

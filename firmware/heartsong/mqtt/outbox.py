@@ -1,4 +1,4 @@
-"""Ordered, at-least-once delivery of state documents across broker outages.
+"""At-least-once delivery of state documents across broker outages, the late ones apart.
 
 One sender thread owns the :class:`~heartsong.mqtt.spool.Spool` and all delivery state;
 the appliance's loop and paho's network thread only post events to it (``put``,
@@ -7,15 +7,20 @@ and the order of events is the order of handling.
 
 Delivery rules:
 
-* Connected with nothing queued: a document is published at once (QoS 1) and kept in
-  memory until its PUBACK.
-* Otherwise it is appended to the spool, which is drained oldest first, at most
-  ``window`` rows in flight; a row is deleted only when its PUBACK arrives.
-* On reconnect the link has already taken back paho's unacknowledged messages
-  (``Client.drop_out_messages``), so nothing is resent behind the spool's back: the
-  in-memory documents go to the *front* of the spool and the spool is sent again from
-  its oldest row. Documents therefore reach the broker in order; a document whose
-  PUBACK was lost may arrive twice (MQTT QoS 1 is at-least-once).
+* Connected: a document is published at once on the *live* topic (QoS 1) and kept in
+  memory until its PUBACK, also while a backlog is still being sent.
+* Disconnected: it is appended to the spool, which is drained oldest first on the *late*
+  topic, at most ``window`` rows in flight; a row is deleted only when its PUBACK arrives.
+  A late document never reaches the live topic: Home Assistant reads that one, stamps
+  every value with its arrival time and would record hours-old heart rates and stress
+  states as "now" (and fire automations on them).
+* When the connection drops, the documents published live and not yet acknowledged go
+  to the *back* of the spool: every row already there is older (it waited since an
+  earlier outage), and every document put from now on is newer. On reconnect the link
+  has already taken back paho's unacknowledged messages (``Client.drop_out_messages``),
+  so nothing is resent behind the spool's back, and the spool is sent again from its
+  oldest row. Late documents therefore reach the broker in order; a document whose
+  PUBACK was lost may arrive twice, on either topic (MQTT QoS 1 is at-least-once).
 * On shutdown, documents still unacknowledged are written to the spool for the next
   start.
 """
@@ -59,15 +64,20 @@ class Outbox:
     spool:
         The on-disk queue; owned (and closed) by this outbox from :meth:`start` on.
     publish:
-        Publishes one payload on the state topic with QoS 1 and returns its message id
-        (paho's ``publish(...).mid``). Called on the sender thread only.
+        Publishes one payload on the live state topic with QoS 1 and returns its message
+        id (paho's ``publish(...).mid``). Called on the sender thread only.
     window:
         Spool rows in flight at once (>= 1).
+    publish_late:
+        The same for a document that waited in the spool (its topic for late documents);
+        None: ``publish``.
     """
 
-    def __init__(self, spool: Spool, publish: Publish, window: int = DEFAULT_WINDOW) -> None:
+    def __init__(self, spool: Spool, publish: Publish, window: int = DEFAULT_WINDOW,
+                 publish_late: Publish | None = None) -> None:
         self.spool = spool
         self._publish = publish
+        self._publish_late = publish_late or publish
         self._window = max(1, int(window))
         self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -165,12 +175,13 @@ class Outbox:
             self._pump()
         elif kind == "disconnected":
             self._connected = False
+            self._park_in_memory()
         elif kind == "sync":
             assert isinstance(value, threading.Event)
             value.set()
 
     def _on_put(self, payload: bytes) -> None:
-        if self._connected and len(self.spool) == 0:
+        if self._connected:
             try:
                 mid = self._publish(payload)
             except Exception:
@@ -199,7 +210,7 @@ class Outbox:
                 return
             for row_id, payload in rows:
                 try:
-                    mid = self._publish(payload)
+                    mid = self._publish_late(payload)
                 except Exception:
                     log.exception("publishing from the MQTT outbox failed; retrying on reconnect")
                     self._connected = False
@@ -209,11 +220,13 @@ class Outbox:
                 self._cursor = row_id
 
     def _park_in_memory(self) -> None:
-        """Forget what is in flight; documents that exist only in memory go to the spool."""
+        """Forget what is in flight; documents that exist only in memory (published live)
+        go to the back of the spool, in the order they were published."""
         direct = [e.payload for e in self._inflight.values() if e.row_id is None]
         self._inflight.clear()
         self._rows_inflight = 0
-        self.spool.push_front(direct)
+        for payload in direct:
+            self.spool.append(payload)
 
     def __repr__(self) -> str:
         return (f"Outbox({len(self._inflight)} in flight, {self.spool!r}, "

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
@@ -114,22 +113,6 @@ class Spool:
         if self._count > self.max_messages:
             self._drop_oldest(self._count - self.max_messages)
         return int(cur.lastrowid or 0)
-
-    def push_front(self, payloads: Sequence[bytes]) -> None:
-        """Queue payloads *before* every queued one, in the given order (oldest first)."""
-        if not payloads:
-            return
-        row = self._db.execute("SELECT MIN(id) FROM outbox").fetchone()
-        first = (int(row[0]) if row[0] is not None else 1) - len(payloads)
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO outbox (id, payload) VALUES (?, ?)",
-                [(first + i, p) for i, p in enumerate(payloads)],
-            )
-        self._count += len(payloads)
-        if self._count > self.max_messages:
-            self._drop_oldest(self._count - self.max_messages)
 
     def after(self, row_id: int | None, limit: int) -> list[tuple[int, bytes]]:
         """Up to ``limit`` (row id, payload) pairs after ``row_id`` (None: from the start)."""

@@ -51,6 +51,12 @@ class Topics:
         return f"{self.base}/state"
 
     @property
+    def state_late(self) -> str:
+        """State documents delivered late (measured while the broker was away), in order;
+        not read by Home Assistant."""
+        return f"{self.base}/state/late"
+
+    @property
     def session(self) -> str:
         """The retained JSON summary of the last finished session."""
         return f"{self.base}/session"
