@@ -184,3 +184,17 @@ def test_a_soundscape_command_wins_over_the_learners_choice() -> None:
     assert app.targets_or_default.soundscape == "ocean"
     assert app.therapy.soundscape_reason == "playing ocean: your choice"
     assert f"soundscape {learnt} -> ocean" in [e.message for e in app.events][-2]
+
+
+def test_the_gil_is_handed_over_every_millisecond_while_running() -> None:
+    """The audio callback waits for the GIL before every 5.3-ms block; the default 5-ms
+    switch interval could let a Python thread hold it for a whole block."""
+    import sys
+
+    seen: list[float] = []
+    before = sys.getswitchinterval()
+    cfg = with_overrides(Config(), {"audio.output": "none"})
+    app = build_demo(cfg, speed=400.0, on_status=lambda s: seen.append(sys.getswitchinterval()))
+    assert asyncio.run(app.run(duration_s=20.0)) == 0
+    assert seen and set(seen) == {0.001}
+    assert sys.getswitchinterval() == before  # restored for whoever runs next

@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import logging
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 SOURCE_STALE_S = 10.0
 #: Offline audio sinks (WAV) are rendered in steps of this much simulated time, in seconds.
 AUDIO_PUMP_S = 0.1
+#: Python's GIL switch interval while the appliance runs, seconds.
+AUDIO_SWITCH_INTERVAL_S = 0.001
 #: Recent metrics and events kept in memory: an hour at 5 s. The session store keeps the
 #: whole night; a night's worth here would be most of the appliance's memory growth.
 HISTORY_LEN = 720
@@ -437,6 +440,12 @@ class Appliance:
         # walking it, which shortens the pauses that can hold the GIL from the audio thread.
         gc.collect()
         gc.freeze()
+        # The audio callback (PortAudio's thread) needs the GIL for every block (5.3 ms
+        # at 256 frames); a Python thread holds it up to the switch interval (5 ms by
+        # default) before handing over. 1 ms keeps that wait a fraction of a block. The
+        # DSP and simulator kernels release the GIL while they run (nogil).
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(AUDIO_SWITCH_INTERVAL_S)
         self._apply(self.therapy.start(self._t_start, self.clock.wall()))
         self._arm_sleep_timer()
         if self.mqtt is not None:
@@ -479,6 +488,7 @@ class Appliance:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.remove_signal_handler(sig)
+            sys.setswitchinterval(switch_interval)
         return 0
 
     async def _shutdown(self) -> None:

@@ -84,7 +84,7 @@ MAX_MISSED_RUN = 2
 MAX_ITERATIONS = 6
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _quantile_sorted(v: FloatArray, q: float) -> float:
     """Quantile of an already sorted array with linear interpolation (NumPy's default)."""
     pos = q * (v.shape[0] - 1)
@@ -145,7 +145,7 @@ def _rolling_median_kernel(x: FloatArray, width: int) -> FloatArray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reflect(i: int, n: int) -> int:
     """Index reflected into ``[0, n)`` (``-1 -> 1``, ``n -> n - 2``), as ``np.pad`` reflect."""
     if n == 1:
@@ -530,7 +530,7 @@ def correct_beats_lipponen2019(
 _SOURCES_DIGEST = sources_digest((sorted_buffer,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the sorted-buffer source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

@@ -119,7 +119,7 @@ _NORMAL, _ECTOPIC, _MISSED, _EXTRA, _LONG_SHORT = 0, 1, 2, 3, 4
 _N_LABELS = 5
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _median_of(buf: FloatArray, m: int) -> float:
     """Median of ``buf[:m]`` (insertion-sorted in place); NaN when ``m == 0``."""
     for i in range(1, m):
@@ -137,7 +137,7 @@ def _median_of(buf: FloatArray, m: int) -> float:
     return float(0.5 * (buf[half - 1] + buf[half]))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(a: FloatArray, lo: int, hi: int, k: int) -> None:
     """Reorder ``a[lo:hi]`` so that ``a[k]`` holds the value it would hold sorted, smaller
     or equal values before it and larger or equal after (Hoare's quickselect)."""
@@ -164,7 +164,7 @@ def _select(a: FloatArray, lo: int, hi: int, k: int) -> None:
             return
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _quantile_selected(a: FloatArray, q: float) -> float:
     """Quantile ``q`` of ``a`` with NumPy's linear interpolation, by selection (``a`` is
     reordered)."""
@@ -181,7 +181,7 @@ def _quantile_selected(a: FloatArray, q: float) -> float:
     return float(below + (above - below) * (pos - k))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _quartile_deviation(v: FloatArray) -> float:
     """``(Q3 - Q1) / 2`` with NumPy's linear interpolation; 0 for an empty array.
 
@@ -267,7 +267,7 @@ def _add_raw_kernel(
     return n_accepted
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reflect(i: int, lo: int, hi: int) -> int:
     """Index reflected into ``[lo, hi]`` (``lo - 1 -> lo + 1``), as ``np.pad`` reflect."""
     if hi == lo:
@@ -280,7 +280,7 @@ def _reflect(i: int, lo: int, hi: int) -> int:
     return i
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _drr(raw: FloatArray, e: int, first: int) -> float:
     """``dRR`` of the interval ending at row ``e``; the first one against its median."""
     if e == first:
@@ -288,21 +288,21 @@ def _drr(raw: FloatArray, e: int, first: int) -> float:
     return float(raw[_R_RR, e] - raw[_R_RR, e - 1])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mrr(raw: FloatArray, e: int) -> float:
     """``mRR`` of the interval ending at row ``e`` (negative deviations doubled)."""
     d = raw[_R_RR, e] - raw[_R_MED, e]
     return float(2.0 * d if d < 0.0 else d)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dv(dn: FloatArray, e: int, base: int, first: int, last: int) -> float:
     """Normalised ``dRR`` at row ``e`` reflected into ``[first, last]``; ``dn[k - base]``
     holds row ``k``."""
     return float(dn[_reflect(e, first, last) - base])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _is_ectopic(
     dn: FloatArray, e: int, base: int, first: int, last: int, c1: float, c2: float
 ) -> bool:
@@ -318,7 +318,7 @@ def _is_ectopic(
     return (s11 > 1.0 and s12 < -c1 * s11 - c2) or (s11 < -1.0 and s12 > -c1 * s11 + c2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _s22(dn: FloatArray, e: int, base: int, first: int, last: int) -> float:
     """Subspace-2 ordinate of the interval ending at row ``e``."""
     nxt = _dv(dn, e + 1, base, first, last)
@@ -328,7 +328,7 @@ def _s22(dn: FloatArray, e: int, base: int, first: int, last: int) -> float:
     return max(nxt, nxt2)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _threshold_samples(
     raw: FloatArray, rseg: IntArray, last: int, dv: FloatArray, mv: FloatArray
 ) -> int:
@@ -353,7 +353,7 @@ def _threshold_samples(
     return m
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _classify_segment(
     raw: FloatArray,
     rlab: Int8Array,
@@ -434,7 +434,7 @@ def _classify_segment(
     return new_j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _update_medians(
     raw: FloatArray, lo: int, hi: int, first: int, last: int, half_lo: int, half_hi: int
 ) -> None:
@@ -448,7 +448,7 @@ def _update_medians(
         raw[_R_MED, e] = _median_of(buf, m)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _moved_flags(
     raw: FloatArray,
     rlab: Int8Array,
@@ -487,7 +487,7 @@ def _moved_flags(
             mf[k + 1 - a] = lab
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _put(
     kf: FloatArray,
     kflag: Int8Array,
@@ -829,7 +829,7 @@ def _reject_kernel(
         kf[_K_NNC, i] = v if abs(v - med) <= max_dev * med else math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window_quality_kernel(
     q: FloatArray, flags: Int8Array, threshold: float, pulses: bool
 ) -> float:
@@ -1321,7 +1321,7 @@ class StreamingBeatCorrector:
 _SOURCES_DIGEST = sources_digest((sorted_buffer,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the sorted-buffer source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

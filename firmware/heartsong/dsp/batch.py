@@ -983,7 +983,7 @@ def _unusable_spans(t: FloatArray, nn: FloatArray, duration_s: float) -> list[li
 _SOURCES_DIGEST = sources_digest((sorted_buffer,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the sorted-buffer source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

@@ -74,7 +74,7 @@ MIN_COVERAGE_S = 48.0
 OVERSAMPLE = 4.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coherence_kernel(
     psd: FloatArray,
     df_hz: float,
@@ -103,7 +103,7 @@ def _coherence_kernel(
     return min(1.0, peak / total)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _coherence_score_kernel(psd: FloatArray, df_hz: float) -> float:
     """``_coherence_kernel`` with this module's peak band, peak half width and total band."""
     return _coherence_kernel(
@@ -256,7 +256,7 @@ def _scores_kernel(
 _SOURCES_DIGEST = sources_digest((hrv_freq,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the hrv_freq source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

@@ -151,7 +151,7 @@ def _as_signal(x: FloatArray, field: str) -> FloatArray:
     return arr
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cascade(sos: FloatArray, src: FloatArray, dst: FloatArray, zi: FloatArray, back: bool) -> None:
     """Run a biquad cascade (transposed direct form II) over ``src`` into ``dst`` (which
     may be ``src``), from the last sample to the first if ``back``, updating ``zi``.

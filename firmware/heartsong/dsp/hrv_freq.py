@@ -145,7 +145,7 @@ class HrvFreq:
     n_windows: int
 
 
-@njit(cache=True, fastmath=True)
+@njit(cache=True, fastmath=True, nogil=True)
 def _lomb_scargle_kernel(
     t: FloatArray, y: FloatArray, f0_hz: float, df_hz: float, out: FloatArray
 ) -> None:
@@ -326,7 +326,7 @@ def _psd_kernel(
     return m, span
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _band_kernel(
     psd: FloatArray, df_hz: float, low_hz: float, high_hz: float, k0: int = 0
 ) -> tuple[float, float]:
@@ -498,7 +498,7 @@ def segments_from_holes(
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _segments_kernel(
     t: FloatArray, valid_diff: BoolArray, max_hole_s: float, out: IntArray
 ) -> None:

@@ -57,7 +57,7 @@ class HrvPoincare:
     n_pairs: int
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _poincare_kernel(nn: FloatArray, valid_diff: BoolArray) -> tuple[float, float, int]:
     """Sample standard deviations of the rotated pairs ``(b - a, b + a) / sqrt(2)``.
 

@@ -49,7 +49,7 @@ IntArray = npt.NDArray[np.int64]
 PNN_THRESHOLD_MS = 50.0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mean_kernel(nn: FloatArray) -> float:
     """Arithmetic mean; NaN when empty."""
     n = nn.shape[0]
@@ -62,7 +62,7 @@ def _mean_kernel(nn: FloatArray) -> float:
     return mean
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sdnn_kernel(nn: FloatArray) -> float:
     """Sample standard deviation (ddof=1), two-pass; NaN with fewer than 2 values."""
     n = nn.shape[0]
@@ -76,7 +76,7 @@ def _sdnn_kernel(nn: FloatArray) -> float:
     return math.sqrt(acc / (n - 1))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rmssd_kernel(nn: FloatArray, valid_diff: BoolArray) -> float:
     """Root mean square of the allowed successive differences; NaN when there are none."""
     acc = 0.0
@@ -91,7 +91,7 @@ def _rmssd_kernel(nn: FloatArray, valid_diff: BoolArray) -> float:
     return math.sqrt(acc / count)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pnn_kernel(nn: FloatArray, valid_diff: BoolArray, threshold: float) -> float:
     """Percentage of allowed successive differences above ``threshold``; NaN when none."""
     above = 0

@@ -74,7 +74,7 @@ _N_FSTATE = 6
 _RESYNC_MASK = 1023
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ring_get(buf: FloatArray, idx: int, mask: int) -> float:
     """Value at absolute sample ``idx`` of a ring buffer; 0 before the start."""
     if idx < 0:
@@ -82,7 +82,7 @@ def _ring_get(buf: FloatArray, idx: int, mask: int) -> float:
     return float(buf[idx & mask])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _parabolic_offset(left: float, centre: float, right: float) -> float:
     """Vertex of the parabola through three equally spaced samples, in samples from centre."""
     denom = left - 2.0 * centre + right

@@ -152,7 +152,7 @@ def ppg_bandpass_sos(fs_hz: float, order: int = PPG_FILTER_ORDER) -> FloatArray:
     return butter_bandpass_sos(low_hz, high_hz, fs_hz, order)
 
 
-@njit("int64(float64[::1], float64, float64[::1], int64)", cache=True)
+@njit("int64(float64[::1], float64, float64[::1], int64)", cache=True, nogil=True)
 def _append_kernel(x: FloatArray, sign: float, buf: FloatArray, n: int) -> int:
     """Copy ``sign * x`` into ``buf[n:]``; return the new count, -1 if ``x`` is not
     finite, -2 if it does not fit (nothing is stored then)."""
@@ -167,7 +167,7 @@ def _append_kernel(x: FloatArray, sign: float, buf: FloatArray, n: int) -> int:
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ring_value(ring: FloatArray, i: float, mask: int) -> float:
     """Linear interpolation of a ring holding sample ``k`` at ``k & mask``."""
     k = math.floor(i)
@@ -176,7 +176,7 @@ def _ring_value(ring: FloatArray, i: float, mask: int) -> float:
     return float(a + frac * (ring[(k + 1) & mask] - a))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _centre_and_scale(v: FloatArray) -> bool:
     """Subtract the mean and divide by the norm in place; False for a flat vector."""
     n = v.shape[0]
@@ -196,7 +196,7 @@ def _centre_and_scale(v: FloatArray) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _column_medians(rows: FloatArray, n: int, out: FloatArray) -> None:
     """Median of each column of the first ``n`` rows, into ``out`` (NaN when ``n == 0``).
 
@@ -232,14 +232,14 @@ def _column_medians(rows: FloatArray, n: int, out: FloatArray) -> None:
         out[k] = upper[k] if n % 2 else 0.5 * (lower[k] + upper[k])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _update_template(pulses: FloatArray, n: int, template: FloatArray) -> bool:
     """Point-wise median of the first ``n`` pulse rows, centred and scaled."""
     _column_medians(pulses, n, template)
     return _centre_and_scale(template)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window_median(medians: FloatArray, row: int, n: int) -> float:
     """Median of the ``n`` values of a sliding window kept sorted in ``medians[row + 1]``."""
     s = medians[row + 1]
@@ -247,7 +247,7 @@ def _window_median(medians: FloatArray, row: int, n: int) -> float:
     return float(s[h]) if n % 2 else 0.5 * (s[h - 1] + s[h])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _window_push(
     medians: FloatArray,
     row: int,
@@ -552,7 +552,7 @@ _KERNEL_SOURCES = (filters, peaks)
 _SOURCES_DIGEST = sources_digest(_KERNEL_SOURCES)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of ``_KERNEL_SOURCES`` when this module's kernels were compiled."""
     return _SOURCES_DIGEST

@@ -94,7 +94,7 @@ def _pulse_matrix_kernel(x: FloatArray, centres: IntArray, pre: int, post: int) 
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _corr(a: FloatArray, b: FloatArray) -> float:
     """Pearson correlation of two equal-length vectors; NaN if either is constant."""
     n = a.shape[0]
@@ -119,7 +119,7 @@ def _corr(a: FloatArray, b: FloatArray) -> float:
     return sab / math.sqrt(saa * sbb)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _median_without(buf: FloatArray, m: int, value: float) -> float:
     """Median of the sorted ``buf[:m]`` with one occurrence of ``value`` left out.
 
@@ -268,7 +268,7 @@ def _sample_pulses_kernel(x: FloatArray, pos: FloatArray, first: int, width: int
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _centred(v: FloatArray, out: FloatArray) -> float:
     """Write ``v`` minus its mean to ``out``; return the sum of squares of ``out``."""
     n = v.shape[0]
@@ -283,7 +283,7 @@ def _centred(v: FloatArray, out: FloatArray) -> float:
     return ss
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _corr_centred(a: FloatArray, tc: FloatArray, tss: float) -> float:
     """Pearson correlation of ``a`` with an already centred ``tc`` (sum of squares ``tss``)."""
     n = a.shape[0]
@@ -302,7 +302,7 @@ def _corr_centred(a: FloatArray, tc: FloatArray, tss: float) -> float:
     return sab / math.sqrt(saa * tss)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _lagged_corr(
     row: FloatArray, first: int, width: int, tc: FloatArray, tss: float, out: FloatArray
 ) -> None:
@@ -508,7 +508,7 @@ def window_quality(
 _SOURCES_DIGEST = sources_digest((sorted_buffer,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the sorted-buffer source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

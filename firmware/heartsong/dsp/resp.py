@@ -267,7 +267,7 @@ def _none(source: str, reason: str) -> RespEstimate:
     return RespEstimate(math.nan, 0.0, source, reason)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _resp_peak_kernel(
     psd: FloatArray,
     df_hz: float,
@@ -324,7 +324,7 @@ def _resp_peak_kernel(
     return f_peak, near / total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _band_top(n_used: int, span_s: float) -> float:
     """Top of the breathing band for beats ``n_used`` over ``span_s`` s (90 % of their
     Nyquist rate, at most 0.5 Hz), Hz."""
@@ -334,7 +334,7 @@ def _band_top(n_used: int, span_s: float) -> float:
     return high
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _resp_peak(psd: FloatArray, df_hz: float, n_used: int, span_s: float) -> tuple[float, float]:
     """``_resp_peak_kernel`` with this module's rules: the breathing band up to
     ``_band_top(n_used, span_s)`` (beats used and their span in s), and the peak,
@@ -473,7 +473,7 @@ def resp_estimates(
     return [_estimate(psds[j], df, n_used, span, src) for j, src in enumerate(sources)]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fuse_kernel(
     rates: FloatArray, qualities: FloatArray, min_quality: float, max_spread: float
 ) -> tuple[float, float, int, int, int]:
@@ -513,7 +513,7 @@ def _fuse_kernel(
     return weighted / weight, weight / n_kept, 0, kept, best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _resp_fused_kernel(
     psds: FloatArray,
     df_hz: float,
@@ -937,7 +937,7 @@ def resp_rate(
 _SOURCES_DIGEST = sources_digest((hrv_freq,))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of the hrv_freq source when this module's kernels were compiled."""
     return _SOURCES_DIGEST

@@ -14,7 +14,7 @@ from heartsong.events import FloatArray
 __all__ = ["_sorted_find", "_sorted_insert", "_sorted_remove", "_sorted_replace"]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
     """Insert ``value`` into the sorted ``buf[:m]``; return the new count."""
     k = m
@@ -25,7 +25,7 @@ def _sorted_insert(buf: FloatArray, m: int, value: float) -> int:
     return m + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sorted_find(buf: FloatArray, m: int, value: float) -> int:
     """Index of the first element of the sorted ``buf[:m]`` that is not below ``value``."""
     lo = 0
@@ -39,7 +39,7 @@ def _sorted_find(buf: FloatArray, m: int, value: float) -> int:
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
     """Remove one occurrence of ``value`` (present) from the sorted ``buf[:m]``; return
     the new count."""
@@ -48,7 +48,7 @@ def _sorted_remove(buf: FloatArray, m: int, value: float) -> int:
     return m - 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _sorted_replace(buf: FloatArray, m: int, old: float, new: float) -> None:
     """Replace one occurrence of ``old`` (present) in the sorted ``buf[:m]`` by ``new``.
 

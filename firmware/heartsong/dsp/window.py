@@ -217,7 +217,7 @@ class WindowMetrics:
         return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _scan_beats_kernel(t: FloatArray, nn: FloatArray) -> int:
     """0 when valid; 1 when ``t`` is not finite and increasing; 2 when an ``nn`` is <= 0/inf."""
     for i in range(t.shape[0]):
@@ -229,7 +229,7 @@ def _scan_beats_kernel(t: FloatArray, nn: FloatArray) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compact_kernel(
     nn: FloatArray, valid_diff: BoolArray, clean: FloatArray, pairs: BoolArray
 ) -> tuple[int, float, int]:
@@ -257,7 +257,7 @@ def _compact_kernel(
     return m, total, n_pairs
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _finite_sum_kernel(x: FloatArray) -> float:
     """Sum of the finite values of ``x``."""
     total = 0.0
@@ -437,7 +437,7 @@ _KERNEL_SOURCES: tuple[ModuleType, ...] = tuple(
 _SOURCES_DIGEST = _sources_digest(_KERNEL_SOURCES)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _compiled_sources_digest_kernel() -> int:
     """The digest of ``_KERNEL_SOURCES`` when this module's kernels were compiled (numba
     freezes globals at compilation, and the cache keeps the frozen value)."""

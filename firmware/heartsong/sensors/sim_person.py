@@ -279,7 +279,7 @@ class Calibration:
     beat_sd: float
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rsa_gain_kernel(f_hz: float, res_hz: float, res_gain: float) -> float:
     """RSA amplitude versus breathing frequency ``f_hz`` (Hz): a low-pass with a resonance bump."""
     lowpass = 1.0 / math.sqrt(1.0 + (f_hz / _RSA_CORNER_HZ) ** 2)
@@ -375,7 +375,7 @@ def _coefficients(params: PersonParams, cal: Calibration) -> FloatArray:
     return c
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ipfm_kernel(
     k0: int,
     n_steps: int,

@@ -74,7 +74,7 @@ _ARTIFACT_COMPONENTS: Final = 3
 _NOISE_COLUMNS: Final = 2 + 2 * len(_PINK_TAUS_S)  # white IR, white red, OU drivers
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _pulse_kernel(
     i0: int,
     fs_hz: float,
@@ -105,7 +105,7 @@ def _pulse_kernel(
             out[j] += amp[b] * (math.exp(-0.5 * z1 * z1) + _DIA_RATIO * math.exp(-0.5 * z2 * z2))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ar1_kernel(
     drive: FloatArray, a: FloatArray, b: FloatArray, state: FloatArray, out: FloatArray
 ) -> None:
