@@ -103,6 +103,10 @@ def test_classes_units_and_expiry() -> None:
     assert p["rmssd_ms"]["device_class"] == "duration"
     assert p["rmssd_ms"]["unit_of_measurement"] == "ms"
     assert p["stress_state"]["device_class"] == "enum"
+    # the state string "unknown" is Home Assistant's own unknown state, and an option, so
+    # no version refuses it (a template rendering None sent the string "None")
+    assert p["stress_state"]["options"][-1] == "unknown"
+    assert "None" not in p["stress_state"]["value_template"]
     assert "state_class" not in p["stress_state"]  # enums have none
     assert p["audio_underruns"]["state_class"] == "total_increasing"
     assert p["sleep_timer_min"]["device_class"] == "duration"

@@ -107,11 +107,11 @@ ENTITIES: Final[tuple[Entity, ...]] = (
         **_MEASURE, "unit_of_measurement": "%", "icon": "mdi:head-alert",
         "suggested_display_precision": 0, "value_template": _percent("p_stress")}),
     Entity("sensor", "stress_state", "Stress state", "stress_state", health=True, config={
-        "device_class": "enum", "options": ["calm", "neutral", "stressed"],
-        "icon": "mdi:head-heart",
-        # "unknown" becomes Home Assistant's own unknown state rather than an option.
-        "value_template": "{{ value_json.stress_state "
-                          "if value_json.stress_state != 'unknown' else None }}"}),
+        # "unknown" is an option: its state string is Home Assistant's own "unknown", on
+        # every version (a template rendering None gave the string "None", which some
+        # versions reject as not among the options of an enum sensor).
+        "device_class": "enum", "options": ["calm", "neutral", "stressed", "unknown"],
+        "icon": "mdi:head-heart"}),
     Entity("sensor", "signal_quality", "Signal quality", "signal_quality", health=True, config={
         **_MEASURE, **_DIAGNOSTIC, "unit_of_measurement": "%", "icon": "mdi:signal",
         "suggested_display_precision": 0, "value_template": _percent("signal_quality")}),
