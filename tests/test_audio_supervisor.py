@@ -77,6 +77,7 @@ class FakeBackend:
     present: list[OutputDevice] = field(default_factory=lambda: [HDMI, DAC])
     refuse: bool = False
     streams: list[FakeStream] = field(default_factory=list)
+    stream_class: type[FakeStream] = FakeStream
     rescans: int = 0
     closed: int = 0
     _seen: list[OutputDevice] = field(default_factory=list)
@@ -98,7 +99,7 @@ class FakeBackend:
              callback: StreamCallback) -> OutputStream:
         if self.refuse or device not in self.present:
             raise AudioDeviceError(f"cannot open audio output {device.name!r}")
-        stream = FakeStream(callback, device)
+        stream = self.stream_class(callback, device)
         self.streams.append(stream)
         return stream
 
@@ -224,16 +225,7 @@ def test_a_callback_during_start_already_fades_in() -> None:
             engine.render(out)  # a callback inside start()
             first.append(float(np.abs(out[:16]).max()))
 
-    class EagerBackend(FakeBackend):
-        def open(self, device: OutputDevice, rate_hz: int, frames: int,
-                 callback: StreamCallback) -> OutputStream:
-            if self.refuse or device not in self.present:
-                raise AudioDeviceError(f"cannot open audio output {device.name!r}")
-            stream = EagerStream(callback, device)
-            self.streams.append(stream)
-            return stream
-
-    backend = EagerBackend()
+    backend = FakeBackend(stream_class=EagerStream)
     sup = supervisor(engine, backend)
     sup.start(0.0)
     for _ in range(400):
