@@ -698,3 +698,25 @@ def test_the_demo_factory_runs_the_client_on_the_fake_with_faults(tmp_path: Path
     # the demo remembers its fake strap in its own file, not the real strap's
     assert (tmp_path / "ble_last_strap.demo.json").exists()
     assert not (tmp_path / "ble_last_strap.json").exists()
+
+
+def test_a_strap_sending_only_malformed_payloads_is_recycled_like_a_silent_one() -> None:
+    """Every malformed notification kept the stall watch happy, so a strap with a steady
+    quirk gave no data at all and was never reconnected."""
+
+    async def main() -> None:
+        air = FakeAir(LoopClock())
+        fake = strap_on(air, A1, "H10", -60, 1)
+        client = client_on(air)
+        source = BleHeartSource(client)
+        task = asyncio.ensure_future(source.run(lambda block: None))
+        await asyncio.sleep(10.0)
+        assert client.connected and client.stats.stalls == 0
+        fake.corrupt_next(30)  # about 30 s of notifications, every one malformed
+        await asyncio.sleep(12.0)
+        assert client.stats.malformed >= 5
+        assert client.stats.stalls >= 1  # recycled after stall_timeout_s without data
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    run_virtual(main)

@@ -811,8 +811,9 @@ class BleHrClient:
                 self._lost_at_s = now
                 log.log(
                     logging.WARNING if self.stats.stalls == 1 else logging.INFO,
-                    "BLE strap notifications stalled for %.1f s on a live link (stall %d); "
-                    "disconnecting to recover", idle, self.stats.stalls,
+                    "no valid BLE strap notification for %.1f s on a live link (stall %d, "
+                    "%d malformed so far); disconnecting to recover", idle, self.stats.stalls,
+                    self.stats.malformed,
                 )
                 assert self._listener is not None
                 self._listener.on_gap("notifications stalled")
@@ -846,10 +847,11 @@ class BleHrClient:
         """bleak's notification callback for 0x2A37: decode and hand on; never raises.
 
         A payload that does not follow the specification is counted, reported (the first
-        and every hundredth) and dropped; the listener hears of the gap it leaves.
+        and every hundredth) and dropped; the listener hears of the gap it leaves. Only a
+        valid one keeps the link "alive" for the stall watch: a strap that sends nothing
+        but malformed payloads gets its link recycled like a silent one.
         """
         now = self._clock.monotonic()
-        self._last_rx_s = now
         self.stats.notifications += 1
         listener = self._listener
         try:
@@ -864,6 +866,7 @@ class BleHrClient:
             if listener is not None:
                 self._call(listener.on_gap, "malformed notification dropped")
             return
+        self._last_rx_s = now
         self._session_valid += 1
         if listener is not None:
             self._call(listener.on_measurement, m, now)
