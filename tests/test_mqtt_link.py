@@ -334,3 +334,22 @@ def test_spool_file_is_used_when_given(mosquitto_broker: Any, tmp_path: Path) ->
     link.stop()
     with pytest.raises(RuntimeError, match="cannot be started again"):
         link.start()
+
+
+def test_two_devices_with_one_id_are_told_apart_once(
+    mosquitto_broker: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two units left on the default device.id take each other's broker session over and
+    over; each only ever logged "connection lost". Now each says why, once."""
+    links = [MqttLink(_cfg(mosquitto_broker), "heartsong", limits=LIMITS,
+                      reconnect_max_s=1) for _ in range(2)]
+    with caplog.at_level(logging.WARNING, logger="heartsong.mqtt.link"):
+        for link in links:
+            link.start()
+        assert wait_for(lambda: any("own device.id" in r.getMessage()
+                                    for r in caplog.records), timeout_s=40)
+        for link in links:
+            link.stop()
+    told = [r.getMessage() for r in caplog.records if "own device.id" in r.getMessage()]
+    assert 1 <= len(told) <= 2  # once per link at most
+    assert "'heartsong-heartsong'" in told[0]

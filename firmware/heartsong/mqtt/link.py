@@ -26,6 +26,8 @@ import logging
 import math
 import sys
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -61,6 +63,13 @@ ERROR_BURST: Final = 10
 _AUTH_CODES: Final = frozenset({4, 5, 0x86, 0x87})
 #: paho's ``MQTT_LOG_ERR`` level (``paho.mqtt.enums.LogLevel``), without importing paho.
 _PAHO_LOG_ERR: Final = 8
+#: A connection the broker closes within this many seconds of accepting it is short-lived
+#: (a broker closes the older of two connections with one client id: two devices left on
+#: the same ``device.id`` take each other's place over and over) ...
+SHORT_SESSION_S: Final = 10.0
+#: ... and this many of them within :data:`TAKEOVER_WINDOW_S` seconds are reported once.
+TAKEOVER_COUNT: Final = 3
+TAKEOVER_WINDOW_S: Final = 300.0
 
 
 def _finite(value: object) -> object:
@@ -164,6 +173,9 @@ class MqttLink:
         self._subscribed = threading.Event()
         self._reported: set[str] = set()
         self._refused = False  # the broker refused the current attempt in its CONNACK
+        self._connected_at: float | None = None
+        self._short_sessions: deque[float] = deque(maxlen=TAKEOVER_COUNT)
+        self._takeover_reported = False
         self._paho_error = ""  # paho's last error-level log line (never holds secrets)
         self._last_state: bytes | None = None
         self.last_error: str | None = None
@@ -338,6 +350,7 @@ class MqttLink:
         self._reported.clear()
         self.last_error = None
         self._connected.set()
+        self._connected_at = time.monotonic()
         log.info("MQTT connected to %s:%d", self._cfg.host, self._cfg.port)
         if self._tls_insecure:
             log.warning(INSECURE_WARNING)
@@ -361,6 +374,7 @@ class MqttLink:
             return  # our own disconnect at shutdown
         if was:
             log.warning("MQTT connection lost (%s); reconnecting in the background", reason)
+            self._watch_takeovers()
         elif not refused:
             # Dropped between the TCP/TLS handshake and CONNACK: with TLS 1.3 this is how
             # a broker rejects a missing or unknown client certificate.
@@ -368,6 +382,22 @@ class MqttLink:
             self._report("dropped", logging.ERROR,
                          f"closed the connection before accepting it ({detail}); with TLS, "
                          "check the client certificate (mqtt.certfile, mqtt.keyfile)")
+
+    def _watch_takeovers(self) -> None:
+        """Say once when the broker keeps closing connections it just accepted."""
+        now = time.monotonic()
+        if self._connected_at is None or now - self._connected_at >= SHORT_SESSION_S:
+            return
+        self._short_sessions.append(now)
+        if (not self._takeover_reported and len(self._short_sessions) == TAKEOVER_COUNT
+                and now - self._short_sessions[0] <= TAKEOVER_WINDOW_S):
+            self._takeover_reported = True
+            log.warning(
+                "the MQTT broker closed %d connections within %.0f s of accepting them: "
+                "another client may be connecting as %r (two devices with device.id = %r?); "
+                "give each device its own device.id (or mqtt.client_id)",
+                TAKEOVER_COUNT, SHORT_SESSION_S, self._client_id, self.topics.device_id,
+            )
 
     def _on_subscribe(
         self, client: Any, userdata: object, mid: int, reasons: list[Any], props: object
