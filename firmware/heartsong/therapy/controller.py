@@ -101,6 +101,11 @@ SLEEP_BRIGHTNESS_DROP = 0.2
 SLEEP_INTENSITY = 0.3
 #: Fade depth when the sleep sound is "off": below this the sound stops, dB.
 SILENCE_DB = 40.0
+#: After waking in the night the sound rises from where the sleep fade had taken it by
+#: this much per minute, dB ...
+WAKE_RISE_DB_PER_MIN = 2.0
+#: ... to at most this far below the user's volume: a night is quieter than the evening.
+WAKE_CEILING_DB = -12.0
 
 AssessmentPhase = Literal["approach", "down", "up", "settled"]
 
@@ -205,6 +210,11 @@ class TherapyController:
         self._last_step_s: float | None = None
         self._last_save_s = now_s
         self._fade_offset_db = 0.0
+        #: When the person last woke after a detected sleep onset, and the fade offset
+        #: (dB) the sound had reached then (None: no night wake this session).
+        self._woke_s: float | None = None
+        self._woke_offset_db = 0.0
+        self._onset_offset_db = 0.0
         self.chosen: str | None = None
         #: The user picked this session's soundscape (a command), not the learner.
         self.user_chose = False
@@ -299,10 +309,15 @@ class TherapyController:
             self.chosen = None  # the user's choice wins for this session
             self.user_chose = True
             self.stress = user_soundscape(self.stress, settings.soundscape, now_s)
-        if settings.mode != self.settings.mode and self.sleep_onset_s is not None:
-            self.sleep_onset_s = None
-            self.sleep = dataclasses.replace(self.sleep, asleep=False, onset_s=None)
-            notes.append(Adaptation("mode", "sleep", settings.mode, "user choice"))
+        if settings.mode != self.settings.mode:
+            if self.sleep_onset_s is not None and settings.mode != "sleep":
+                # The user wants the evening back: their choice, at their volume.
+                self.sleep_onset_s = None
+                self._fade_offset_db = 0.0
+                self.sleep = dataclasses.replace(self.sleep, asleep=False, onset_s=None)
+                notes.append(Adaptation("mode", "sleep", settings.mode, "user choice"))
+            # Choosing "sleep" while asleep changes nothing audible: the fade goes on.
+            self._woke_s = None if settings.mode != "sleep" else self._woke_s
         self.settings = settings
         return self._decide(now_s, wall_s, None, notes, {})
 
@@ -400,17 +415,28 @@ class TherapyController:
         self.sleep = su.state
         if su.onset is not None:
             self.sleep_onset_s = now_s
-            self._fade_offset_db = 0.0
+            # The fade starts where the sound is (quieter already after a night wake).
+            self._onset_offset_db = self._fade_offset_db
             notes.append(Adaptation("mode", before, "sleep", f"sleep onset: {su.onset}"))
             causes["volume_db"] = "asleep: quiet masking sound"
             self._save()
         elif su.woke is not None:
+            # Awake in the night: no jump back to the evening's volume and no pacer to
+            # follow (it would hold the person awake, and a breathing rate that follows
+            # it counts against the next sleep onset); the sound rises slowly from where
+            # the fade had taken it, to WAKE_CEILING_DB below the user's volume.
             self.sleep_onset_s = None
-            self._fade_offset_db = 0.0
+            self._woke_s = now_s
+            # From the level that was playing (the sleep mode's own quieter volume and
+            # the fade), relative to the user's volume; silence counts as SILENCE_DB down.
+            t = self.targets
+            heard = t.volume_db if t is not None and t.playing else None
+            self._woke_offset_db = min(0.0, -SILENCE_DB if heard is None
+                                       else heard - self.settings.volume_db)
             notes.append(
                 Adaptation("mode", "sleep", self.settings.mode, f"awake again: {su.woke}")
             )
-            causes["volume_db"] = "awake again"
+            causes["volume_db"] = "awake again in the night: rising slowly, quieter than before"
             causes["brightness"] = causes["intensity"] = "awake again"
 
     def _pacer_target(self) -> tuple[float, float | None]:
@@ -425,7 +451,10 @@ class TherapyController:
         return self.estimate.rate_bpm, None
 
     def _pacer_step(self, now_s: float, measured: float | None, causes: dict[str, str]) -> None:
-        active = self.mode != "sleep" and self.settings.playing
+        s = self.settings
+        timer_over = s.sleep_timer_s > 0.0 and now_s - self.t_start_s >= s.sleep_timer_s
+        # No pacer nobody hears (the sleep timer ran out), and none after a night wake.
+        active = self.mode != "sleep" and s.playing and not timer_over and self._woke_s is None
         target, dwell = self._pacer_target()
         old = self.pacer
         in_band = old.rate_bpm is not None and self.band.bin_of(old.rate_bpm) is not None
@@ -442,7 +471,10 @@ class TherapyController:
         if pu.cause is not None:
             causes["breath_rate_bpm"] = pu.cause
         if not active and old.rate_bpm is not None:
-            causes["breath_rate_bpm"] = "asleep" if self.mode == "sleep" else "sound off"
+            causes["breath_rate_bpm"] = (
+                "asleep" if self.mode == "sleep" else "sleep timer ran out" if timer_over
+                else "awake in the night: no pacer" if self._woke_s is not None else "sound off"
+            )
         self._advance_assessment(old.rate_bpm, in_band, causes)
 
     def _advance_assessment(
@@ -521,14 +553,24 @@ class TherapyController:
             self.store.save(self.model, estimate_resonance(self.model, self.band))
 
     def _sleep_guidance(self, now_s: float, causes: dict[str, str]) -> tuple[float, bool]:
-        """Volume offset (dB) and playing of the fade after sleep onset."""
+        """Volume offset (dB) and playing of the fade after sleep onset (and of the slow
+        rise after a night wake)."""
         if self.sleep_onset_s is None:
-            return 0.0, True
+            if self._woke_s is None:
+                return 0.0, True
+            rise = WAKE_RISE_DB_PER_MIN * (now_s - self._woke_s) / 60.0
+            level = min(WAKE_CEILING_DB, self._woke_offset_db + rise)
+            offset = FADE_STEP_DB * math.floor(level / FADE_STEP_DB + 1e-9)
+            if offset != self._fade_offset_db:
+                causes.setdefault("volume_db", "awake in the night: rising slowly")
+                self._fade_offset_db = offset
+            return offset, True
         t = self.tuning
         fade_s = 60.0 * t.sleep_fade_min
         depth = SILENCE_DB if t.sleep_sound == "off" else t.sleep_fade_db
         done = min(1.0, (now_s - self.sleep_onset_s) / fade_s)
-        offset = -FADE_STEP_DB * math.floor(depth * done / FADE_STEP_DB + 1e-9)
+        offset = min(self._onset_offset_db,
+                     -FADE_STEP_DB * math.floor(depth * done / FADE_STEP_DB + 1e-9))
         if offset != self._fade_offset_db:
             causes["volume_db"] = f"sleep fade {100 * done:.0f}% of {t.sleep_fade_min:g} min"
             self._fade_offset_db = offset

@@ -168,6 +168,11 @@ class SleepState:
     pacers:
         (time, rate) of the pacer over the last ``pacer_lag_s``: the measured breathing
         lags a change of pace, so any of them counts as followed.
+    night_hr_bpm:
+        After waking from a detected sleep: the median heart rate of that sleep. Falling
+        asleep again is then judged against tonight's own sleep (the heart rate back at
+        its sleeping level is a sign, and two signs suffice), not against the evening:
+        after a first sleep there is no bedtime drop left to see.
     """
 
     history: tuple[SleepObservation, ...] = ()
@@ -181,6 +186,7 @@ class SleepState:
     moves: tuple[float, ...] = ()
     last_follow_s: float | None = None
     pacers: tuple[tuple[float, float], ...] = ()
+    night_hr_bpm: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +292,8 @@ def sleep_step(
             why = f"HR {sleep_hr:.0f} -> {recent_hr:.0f} bpm"
         if why is not None:
             awake = dataclasses.replace(
-                s, asleep=False, candidate_s=None, onset_s=None, sleep_hr_bpm=None, moves=()
+                s, asleep=False, candidate_s=None, onset_s=None, sleep_hr_bpm=None, moves=(),
+                night_hr_bpm=sleep_hr,
             )
             return SleepUpdate(awake, woke=why)
         return SleepUpdate(s)
@@ -319,6 +326,11 @@ def sleep_step(
     enough_past = t - start >= cfg.recent_s + 0.5 * cfg.reference_s
     signs = _signs(recent, reference, s.awake_resp_bpm, paced, cfg) if enough_past else []
     needed = cfg.min_signs if paced is not None else cfg.min_signs_unpaced
+    if s.night_hr_bpm is not None:
+        hr_now = _median([o.hr_bpm for o in recent if o.hr_bpm is not None])
+        if hr_now is not None and hr_now <= s.night_hr_bpm + 0.5 * cfg.wake_hr_rise_bpm:
+            signs.append(f"HR {hr_now:.0f} bpm, back to tonight's sleeping {s.night_hr_bpm:.0f}")
+        needed = min(needed, 2)
     holds = still_for >= cfg.still_s and not following and len(signs) >= needed
     if not holds:
         return SleepUpdate(dataclasses.replace(s, candidate_s=None))
