@@ -71,3 +71,15 @@ def test_create_private_makes_an_owner_only_file_and_tightens_an_open_one(
     os.chmod(path, 0o644)  # an outbox or database made by an older version
     create_private(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_bytes() == b"kept"
+
+
+def test_every_folder_made_for_the_data_is_owner_only(tmp_path: Path) -> None:
+    """mkdir(parents=True) gave the parents the umask's mode (0755 under umask 022)."""
+    old = os.umask(0o022)
+    try:
+        write_private(tmp_path / "a" / "b" / "state" / "baseline.json", "{}")
+        create_private(tmp_path / "c" / "d" / "sessions.sqlite3")
+    finally:
+        os.umask(old)
+    for folder in ("a", "a/b", "a/b/state", "c", "c/d"):
+        assert (tmp_path / folder).stat().st_mode & 0o777 == 0o700, folder

@@ -224,3 +224,34 @@ def test_data_delete_rejects_a_bad_date(tmp_path: Path, capsys: pytest.CaptureFi
     assert _cli(["data", "delete", "--before", "last tuesday", "--db", str(path)]) == 2
     assert "--before" in capsys.readouterr().err
     assert _cli(["data", "delete", "--all", "--db", str(tmp_path / "nope.sqlite3")]) == 2
+
+
+def test_export_and_report_outputs_are_owner_only_and_never_a_database(
+    tmp_path: Path,
+) -> None:
+    """--out naming the session store destroyed every night in it; an existing file kept
+    its mode (0644: health data readable by all); a symbolic link was followed."""
+    path = db_path(tmp_path / "state")
+    _record(path, parse_date("2024-01-10") + 22 * 3600)
+    size = path.stat().st_size
+    for argv in (["export", "--format", "json", "--out", str(path)],
+                 ["export", "--format", "csv", "--out", str(path)],
+                 ["report", "--last", "--out", str(path.with_suffix(".png"))]):
+        if argv[0] == "report":
+            path.with_suffix(".png").write_bytes(path.read_bytes()[:100])  # a db header
+        assert _cli([*argv, "--db", str(path)]) == 2
+    assert path.stat().st_size == size
+    store = Store(path)
+    assert len(store.sessions()) == 1  # still a database with its night
+    store.close()
+    loose = tmp_path / "loose.json"
+    loose.write_text("old")
+    loose.chmod(0o644)
+    assert _cli(["export", "--format", "json", "--out", str(loose), "--db", str(path)]) == 0
+    assert loose.stat().st_mode & 0o777 == 0o600 and "sessions" in loose.read_text()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's")
+    link = tmp_path / "link.json"
+    link.symlink_to(victim)
+    assert _cli(["export", "--format", "json", "--out", str(link), "--db", str(path)]) == 2
+    assert victim.read_text() == "someone else's"

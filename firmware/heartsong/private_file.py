@@ -13,10 +13,53 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_MODE", "create_private", "write_private"]
+__all__ = ["PRIVATE_MODE", "create_private", "open_private_output", "write_private"]
 
 #: File mode of the person's data: read and write for the owner only.
 PRIVATE_MODE = 0o600
+#: Mode of the folders made for it.
+PRIVATE_DIR_MODE = 0o700
+#: First bytes of an SQLite database and of its write-ahead log (sqlite.org/fileformat2).
+_SQLITE_MAGIC = (b"SQLite format 3\x00", b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def _private_folder(folder: Path) -> None:
+    """Create ``folder`` and any missing parents, each 0700 (``mkdir(parents=True)``
+    gives the parents the umask's mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+
+
+def open_private_output(path: Path) -> int:
+    """Open an export or report file for writing, owner-only: created 0600 or truncated
+    and set to 0600 (an existing file kept its old mode), never through a symbolic link
+    (someone else's link in a shared folder would receive the data), and never over a
+    database (``--out`` naming the session store destroyed every night in it).
+
+    Returns
+    -------
+    int
+        The file descriptor.
+
+    Raises
+    ------
+    OSError
+        The file cannot be written, is a symbolic link (ELOOP) or a database (EEXIST).
+    """
+    try:
+        with open(path, "rb") as existing:
+            head = existing.read(16)
+    except OSError:
+        head = b""
+    if any(head.startswith(magic) for magic in _SQLITE_MAGIC):
+        raise FileExistsError(17, "it is a database, not overwritten", str(path))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, PRIVATE_MODE)
+    os.fchmod(fd, PRIVATE_MODE)
+    return fd
 
 
 def write_private(path: Path, text: str) -> None:
@@ -31,7 +74,7 @@ def write_private(path: Path, text: str) -> None:
         The folder or file could not be written (disk full, read-only, permissions); the
         old file is then unchanged.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _private_folder(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
     try:
@@ -57,8 +100,7 @@ def create_private(path: Path) -> None:
     OSError
         The folder or file could not be created.
     """
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=0o700)
+    _private_folder(path.parent)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
     if path.stat().st_mode & 0o077:
         os.chmod(path, PRIVATE_MODE)

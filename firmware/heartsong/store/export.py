@@ -39,6 +39,7 @@ from typing import IO, Final
 
 from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES
+from heartsong.private_file import open_private_output
 from heartsong.store.db import SessionRow, Store
 from heartsong.store.schema import SCHEMA_VERSION
 from heartsong.therapy.preference import PreferenceModel, model_to_json
@@ -81,7 +82,11 @@ def _iso(wall_s: float) -> str:
 
 @contextmanager
 def _private(path: Path) -> Iterator[IO[str]]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = open_private_output(path)
+    except OSError as exc:
+        raise InputDataError("--out", "a writable file that is not a database or a link",
+                             f"{path}: {exc.strerror}") from exc
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         yield f
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from heartsong.errors import InputDataError
+from heartsong.private_file import open_private_output
 from heartsong.store.db import BaselineRow, SessionRow, Store
 
 if TYPE_CHECKING:
@@ -221,14 +222,15 @@ def render_report(
     fig.savefig(buf, format="png", dpi=100)
     png = buf.getvalue()
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private_output(out)
         with os.fdopen(fd, "wb") as f:
             if suffix == ".png":
                 f.write(png)
             else:
                 f.write(_html(png, lines).encode("utf-8"))
     except OSError as exc:
-        raise InputDataError("--out", "a writable file path", f"{out}: {exc.strerror}") from exc
+        raise InputDataError("--out", "a writable file that is not a database or a link",
+                             f"{out}: {exc.strerror}") from exc
     log.info("report written to %s", out)
     return lines
 
