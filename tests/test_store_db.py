@@ -125,6 +125,9 @@ def test_summary_for_mqtt_follows_the_privacy_setting(tmp_path: Path) -> None:
     assert everything["resting_hr_bpm"] == 60.0 and everything["rmssd_ms"] == 40.0
     assert "resting_hr_bpm" not in only_stress and "rmssd_ms" not in only_stress
     assert "time_to_calm_s" in only_stress
+    # when the person went to bed and for how long is the device's state, not stress's
+    assert not {"night", "start_wall_s", "duration_s", "outcome"} & set(only_stress)
+    assert set(everything) == set(summary.as_dict())  # every field is in the table
     json.dumps(everything)
 
 

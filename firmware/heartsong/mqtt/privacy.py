@@ -6,8 +6,8 @@ on-disk outbox or Home Assistant, and its entity is not announced (an earlier
 announcement is withdrawn). A key that this module does not know is never published:
 a field added to the state document later stays on the device until it is listed here.
 
-The setting is a list of key names and group names, for example
-``publish = ["stress_state", "device"]`` (stress state and the sound controls, no heart
+The setting is a comma-separated list of key names and group names, for example
+``publish = "stress_state, device"`` (stress state and the sound controls, no heart
 rate). Groups:
 
 ``all``

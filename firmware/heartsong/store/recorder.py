@@ -34,6 +34,12 @@ SUMMARY_KEYS: Final = ("hr_bpm", "rmssd_ms", "coherence", "stress_state")
 _ROW_KEYS: Final = (*SUMMARY_KEYS, "wall_s", "pacer_bpm")
 #: Which metric each summary value is derived from (for the MQTT privacy filter).
 _SUMMARY_NEEDS: Final = {
+    # When the session ran and how it ended: published with the device's state (mode).
+    "session_id": "mode",
+    "night": "mode",
+    "start_wall_s": "mode",
+    "duration_s": "mode",
+    "outcome": "mode",
     "mean_hr_bpm": "hr_bpm",
     "resting_hr_bpm": "hr_bpm",
     "rmssd_ms": "rmssd_ms",
@@ -55,10 +61,11 @@ def summary_for_mqtt(
         From :meth:`SessionRecorder.end_session`.
     publishes:
         ``MqttLink.privacy.publishes``: whether a state key may leave the device; each
-        summary value is published only if the metric it derives from is.
+        summary value is published only if the state key it derives from is; a field the
+    table does not know is never published (as in the state filter).
     """
     doc = summary.as_dict()
-    return {k: v for k, v in doc.items() if k not in _SUMMARY_NEEDS or publishes(
+    return {k: v for k, v in doc.items() if k in _SUMMARY_NEEDS and publishes(
         _SUMMARY_NEEDS[k])}
 
 
