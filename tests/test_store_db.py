@@ -258,3 +258,28 @@ def test_export_and_report_outputs_are_owner_only_and_never_a_database(
     link.symlink_to(victim)
     assert _cli(["export", "--format", "json", "--out", str(link), "--db", str(path)]) == 2
     assert victim.read_text() == "someone else's"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "--session", "99999999999999999999", "--format", "json", "--out", "x.json"],
+        ["report", "--nights", "99999999999999999999", "--out", "x.png"],
+        ["export", "--since", "0001-01-01", "--format", "json", "--out", "x.json"],
+        ["data", "delete", "--before", "0001-01-01"],
+    ],
+)
+def test_numbers_and_dates_past_the_store_exit_2(
+    tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They went into SQLite or datetime unchecked: OverflowError, IntegrityError and
+    'year 0 is out of range' tracebacks (exit 1)."""
+    path = db_path(tmp_path)
+    _record(path, parse_date("2024-01-10") + 22 * 3600)
+    out = [a if not a.startswith("x.") else str(tmp_path / a) for a in argv]
+    try:
+        code = _cli([*out, "--db", str(path)])
+    except SystemExit as exc:  # argparse's own refusal
+        code = int(exc.code or 0)
+    assert code == 2
+    assert "Traceback" not in capsys.readouterr().err

@@ -37,6 +37,26 @@ def _db_option(p: argparse.ArgumentParser) -> None:
                    help="the session database (default: <device.state_dir>/sessions.sqlite3)")
 
 
+def _bounded_int(text: str, lo: int, hi: int, what: str) -> int:
+    """``text`` as an int in [lo, hi], else the argparse error (exit 2, one line): a number
+    past SQLite's 64-bit integers ended in a traceback."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what}: a whole number (got {text!r})") from None
+    if not lo <= value <= hi:
+        raise argparse.ArgumentTypeError(f"{what}: from {lo} to {hi} (got {text})")
+    return value
+
+
+def _session_id(text: str) -> int:
+    return _bounded_int(text, 1, 2**62, "a session id")
+
+
+def _nights(text: str) -> int:
+    return _bounded_int(text, 1, 36500, "a number of nights")
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``data``, ``export`` and ``report`` on an ``argparse`` sub-parser set."""
     d: argparse.ArgumentParser = subparsers.add_parser(
@@ -53,7 +73,8 @@ def add_parser(subparsers: Any) -> None:
     e: argparse.ArgumentParser = subparsers.add_parser(
         "export", help="export sessions as CSV or JSON (units in column names)")
     ew = e.add_mutually_exclusive_group()
-    ew.add_argument("--session", type=int, default=None, metavar="ID", help="one session")
+    ew.add_argument("--session", type=_session_id, default=None, metavar="ID",
+                    help="one session")
     ew.add_argument("--since", default=None, metavar="DATE",
                     help="sessions started on or after this local date (YYYY-MM-DD)")
     e.add_argument("--format", dest="fmt", choices=("csv", "json"), required=True)
@@ -64,9 +85,10 @@ def add_parser(subparsers: Any) -> None:
     r: argparse.ArgumentParser = subparsers.add_parser(
         "report", help="plots and a summary of a session or of the last nights")
     rw = r.add_mutually_exclusive_group()
-    rw.add_argument("--session", type=int, default=None, metavar="ID", help="one session")
+    rw.add_argument("--session", type=_session_id, default=None, metavar="ID",
+                    help="one session")
     rw.add_argument("--last", action="store_true", help="the latest session (default)")
-    rw.add_argument("--nights", type=int, default=None, metavar="N",
+    rw.add_argument("--nights", type=_nights, default=None, metavar="N",
                     help="the trend over the last N nights")
     r.add_argument("--out", type=Path, required=True, metavar="report.png|report.html")
     _db_option(r)

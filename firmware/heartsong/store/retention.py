@@ -75,6 +75,11 @@ def parse_date(text: str, field: str = "--before") -> float:
     except ValueError as exc:
         raise InputDataError(field, "a date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM",
                              text) from exc
-    if when.tzinfo is None:
-        when = when.astimezone()  # local time, as the user reads the bedside clock
-    return when.timestamp()
+    if not 1970 <= when.year <= 9999:
+        raise InputDataError(field, "a date from 1970 on", text)
+    try:
+        if when.tzinfo is None:
+            when = when.astimezone()  # local time, as the user reads the bedside clock
+        return when.timestamp()
+    except (ValueError, OverflowError, OSError) as exc:  # the edges of the platform's time
+        raise InputDataError(field, "a date from 1970 to 9999", text) from exc
