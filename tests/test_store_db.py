@@ -283,3 +283,28 @@ def test_numbers_and_dates_past_the_store_exit_2(
         code = int(exc.code or 0)
     assert code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_data_delete_waits_for_a_stopped_device(tmp_path: Path) -> None:
+    """Deleting while the device recorded removed tonight's open session: every later row
+    failed its foreign key and logged an error, and the learnt files came back."""
+    import time
+
+    path = db_path(tmp_path)
+    rec = SessionRecorder(StoreWriter(path, flush_s=0.05, retention_days=0))
+    now = time.time()
+    rec.start_session(now - 60.0, "calm")
+    rec.on_metrics(Metrics(t_s=0.0, wall_s=now - 5.0, hr_bpm=60.0))
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:  # the writer commits every 0.05 s
+        time.sleep(0.1)
+        if rec.writer.pending == 0:
+            break
+    time.sleep(0.2)
+    for argv in (["data", "delete", "--all"], ["data", "delete", "--before", "2100-01-01"]):
+        assert _cli([*argv, "--db", str(path)]) == 2
+    store = Store(path)
+    assert len(store.sessions()) == 1
+    store.close()
+    rec.close(now)
+    assert _cli(["data", "delete", "--all", "--db", str(path)]) == 0  # once it stopped

@@ -147,6 +147,12 @@ def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:
         has_prefs = prefs.path is not None and prefs.path.exists()
         try:
             if name == "data":
+                recording = store.recording(time.time())
+                if recording is not None:
+                    raise InputDataError(
+                        "data delete", "a stopped device: session "
+                        f"{recording} is being recorded now (sudo systemctl stop heartsong, "
+                        "then run the command again)")
                 if args.all:
                     n = store.delete_all()
                     if prefs.delete():

@@ -218,6 +218,17 @@ class Store:
                         "their last stored update", cur.rowcount)
         return int(cur.rowcount)
 
+    def recording(self, now_wall_s: float, within_s: float = 600.0) -> int | None:
+        """The id of a session being recorded now: open, with data from the last
+        ``within_s`` seconds (an open session whose data stopped long ago was cut short by
+        a crash, not running). None when there is none."""
+        row = self.db.execute(
+            "SELECT s.id FROM sessions s WHERE s.end_wall_s IS NULL AND COALESCE("
+            "(SELECT MAX(wall_s) FROM metrics m WHERE m.session_id = s.id), s.start_wall_s)"
+            " > ? ORDER BY s.id DESC LIMIT 1", (now_wall_s - within_s,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def sessions(
         self, *, session_id: int | None = None, since_wall_s: float | None = None,
         last: int | None = None,
@@ -335,9 +346,21 @@ class Store:
         return n
 
     def _scrub(self) -> None:
-        """Rewrite the file without free pages and empty the WAL (deleted data is gone)."""
+        """Rewrite the file without free pages and empty the WAL (deleted data is gone).
+
+        Raises
+        ------
+        InputDataError
+            Another process holds the database, so the write-ahead log (which still holds
+            the deleted rows) could not be emptied: the deletion stands, the scrub does not.
+        """
         self.db.execute("VACUUM")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy is not None and int(busy[0]):
+            raise InputDataError(
+                str(self.path), "no other process reading it: the rows are deleted, but "
+                "old copies stay in its write-ahead log until that process closes it "
+                "(stop the device or the other command, then delete again)")
 
 
 def _statements(script: str) -> list[str]:
