@@ -91,3 +91,19 @@ def test_no_pacer_runs_after_the_sleep_timer_silenced_the_sound() -> None:
             assert not night.decision.targets.playing
             assert night.ctl.pacer.rate_bpm is None
     assert not night.ctl.session.visits  # nothing sampled from a pacer nobody heard
+
+
+def test_a_wind_down_command_while_asleep_wakes_the_evening_back() -> None:
+    """The command was compared with the setting (wind_down), not with the mode in force
+    (sleep), and answered "mode is already wind_down" without doing anything."""
+    from heartsong.mqtt.apply import apply_command
+    from heartsong.mqtt.commands import SetMode
+
+    night = Night(PolicySettings("wind_down", "ocean", -20.0, 6.0, 0.0))
+    night.fall_asleep()
+    applied = apply_command(night.ctl.settings, SetMode("wind_down"), session_elapsed_s=night.t,
+                            mode_now=night.ctl.mode)
+    assert applied.chose_mode and "sleep -> wind_down" in applied.reason
+    d = night.ctl.update_settings(applied.settings, night.t, WALL0 + night.t,
+                                  chose_mode=applied.chose_mode)
+    assert night.ctl.mode == "wind_down" and d.targets.volume_db == -20.0  # the user's own

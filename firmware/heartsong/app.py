@@ -364,6 +364,7 @@ class Appliance:
             session_elapsed_s=now - self._session_t0,
             configured_sleep_timer_s=self.cfg.therapy.sleep_timer_min * 60.0,
             playing_soundscape=self.targets_or_default.soundscape,
+            mode_now=self.mode,
         )
         timer_before = self.settings.sleep_timer_s
         self.settings = applied.settings
@@ -380,7 +381,8 @@ class Appliance:
             self._apply(self.therapy.start(now, wall, self.settings))
         else:
             self._apply(self.therapy.update_settings(
-                self.settings, now, wall, chose_soundscape=applied.chose_soundscape
+                self.settings, now, wall, chose_soundscape=applied.chose_soundscape,
+                chose_mode=applied.chose_mode,
             ))
         if self.mqtt is not None and latest is not None:
             self.mqtt.publish_state(self.state_document(latest))

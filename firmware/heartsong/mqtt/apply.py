@@ -47,12 +47,17 @@ class Applied:
         True when the user picked a soundscape that is not the one playing: the choice
         wins over the learner's for the rest of the session, even when it equals the
         configured default.
+    chose_mode:
+        True when the user picked a mode other than the one in force (``sleep`` after a
+        detected onset may differ from the setting): it applies even when it equals the
+        setting.
     """
 
     settings: PolicySettings
     reason: str
     restart_session: bool = False
     chose_soundscape: bool = False
+    chose_mode: bool = False
 
 
 def sleep_timer_remaining_min(settings: PolicySettings, session_elapsed_s: float) -> float:
@@ -77,6 +82,7 @@ def apply_command(
     session_elapsed_s: float,
     configured_sleep_timer_s: float = 0.0,
     playing_soundscape: str | None = None,
+    mode_now: str | None = None,
 ) -> Applied:
     """Apply one validated command to the user's settings.
 
@@ -95,6 +101,9 @@ def apply_command(
     playing_soundscape:
         The soundscape in force now (the learner's choice may differ from
         ``settings.soundscape``); None: ``settings.soundscape``.
+    mode_now:
+        The mode in force now (``sleep`` after a detected sleep onset); None:
+        ``settings.mode``.
 
     Returns
     -------
@@ -107,9 +116,11 @@ def apply_command(
     s = settings
     replace = dataclasses.replace
     if isinstance(command, SetMode):
-        if command.mode == s.mode:
-            return Applied(s, f"mode is already {s.mode}")
-        return Applied(replace(s, mode=command.mode), f"mode {s.mode} -> {command.mode}: command")
+        now = mode_now or s.mode
+        if command.mode == now:
+            return Applied(replace(s, mode=command.mode), f"mode is already {now}")
+        return Applied(replace(s, mode=command.mode), f"mode {now} -> {command.mode}: command",
+                       chose_mode=True)
     if isinstance(command, SetSoundscape):
         playing = playing_soundscape or s.soundscape
         if command.name == playing:

@@ -298,18 +298,20 @@ class TherapyController:
         now_s: float,
         wall_s: float,
         chose_soundscape: bool = False,
+        chose_mode: bool = False,
     ) -> Decision:
         """The user changed a setting: the targets now, with the reasons.
 
         ``chose_soundscape``: the user picked ``settings.soundscape`` even if it is the
-        setting already (the learner may be playing another one).
+        setting already (the learner may be playing another one); ``chose_mode`` likewise
+        for ``settings.mode`` (after a detected sleep onset the mode in force is ``sleep``).
         """
         notes: list[Adaptation] = []
         if chose_soundscape or settings.soundscape != self.settings.soundscape:
             self.chosen = None  # the user's choice wins for this session
             self.user_chose = True
             self.stress = user_soundscape(self.stress, settings.soundscape, now_s)
-        if settings.mode != self.settings.mode:
+        if chose_mode or settings.mode != self.settings.mode:
             if self.sleep_onset_s is not None and settings.mode != "sleep":
                 # The user wants the evening back: their choice, at their volume.
                 self.sleep_onset_s = None
