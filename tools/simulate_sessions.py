@@ -401,15 +401,16 @@ def summarise(results: list[SessionResult], arm: str, minutes: float) -> ArmSumm
 
 
 def paired_wins(results: list[SessionResult], other: str, minutes: float) -> tuple[int, int, int]:
-    """Sessions where the closed loop calmed sooner / later / tied (within 5 s) vs ``other``."""
+    """Sessions where the closed loop calmed sooner / later / tied (within 5 s) vs ``other``,
+    time to calm censored at ``minutes``."""
     by_key = {(r.arm, r.person, r.night): r for r in results}
     sooner = later = tied = 0
     for r in results:
         if r.arm != "closed":
             continue
         o = by_key[(other, r.person, r.night)]
-        a = _censored([r], minutes)[0]
-        b = _censored([o], minutes)[0]
+        a = min(_censored([r], minutes)[0], minutes)
+        b = min(_censored([o], minutes)[0], minutes)
         if abs(a - b) <= 5.0 / 60.0:
             tied += 1
         elif a < b:
@@ -486,6 +487,22 @@ def write_report(
         lines.append(
             f"- Paired with `{other}` (same person, same night): the closed loop calmed "
             f"sooner in {sooner}, later in {later}, tied in {tied} sessions."
+        )
+    # Like for like: the baselines stop at TIMER_S and calming here comes from breathing
+    # alone, so after it only the closed loop (no timer, the device's default) still paces.
+    cap = TIMER_S / 60.0
+    within = {a: sum(1 for r in results if r.arm == a and r.calm_s is not None
+                     and r.calm_s <= TIMER_S) for a in ARMS}
+    lines.append(
+        f"- Within the first {cap:.0f} min, while every arm still plays (the baselines stop "
+        f"there; the closed loop runs on, the device's default): calmed "
+        + ", ".join(f"`{a}` {within[a]}/{closed.sessions}" for a in ARMS) + "."
+    )
+    for other in ARMS[1:]:
+        sooner, later, tied = paired_wins(results, other, cap)
+        lines.append(
+            f"- Paired with `{other}` over those {cap:.0f} min: the closed loop calmed sooner "
+            f"in {sooner}, later in {later}, tied in {tied} sessions."
         )
     beats = all(closed.calm_median_min < s.calm_median_min for s in summaries[1:])
     share = closed.detected_within / closed.onsets if closed.onsets else 0.0
