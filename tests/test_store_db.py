@@ -308,3 +308,23 @@ def test_data_delete_waits_for_a_stopped_device(tmp_path: Path) -> None:
     store.close()
     rec.close(now)
     assert _cli(["data", "delete", "--all", "--db", str(path)]) == 0  # once it stopped
+
+
+def test_commands_refuse_a_db_that_is_not_theirs_without_touching_it(tmp_path: Path) -> None:
+    """Store() tightened any --db file to 0600 (/etc/passwd included) and migrated a
+    foreign SQLite file or an empty one into a session database."""
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n")
+    text.chmod(0o644)
+    foreign = tmp_path / "foreign.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE contacts (name TEXT)")
+    con.commit()
+    con.close()
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    for path in (text, foreign, empty):
+        before = (path.read_bytes(), path.stat().st_mode)
+        code = _cli(["export", "--format", "json", "--out", str(tmp_path / "o.json"),
+                     "--db", str(path)])
+        assert code == 2 and (path.read_bytes(), path.stat().st_mode) == before, path

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, state_dir: str | Path | None = None) -> int:
         if not path.exists():
             raise InputDataError("--db", "an existing session database (nothing recorded "
                                  "yet?)", str(path))
-        store = Store(path)
+        store = Store(path, existing=True)
         prefs = PreferenceStore(path.parent / PREFERENCES_FILE)
         has_prefs = prefs.path is not None and prefs.path.exists()
         try:

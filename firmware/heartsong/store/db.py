@@ -111,6 +111,31 @@ def _finite(value: object) -> object:
     return value
 
 
+def _check_session_database(path: Path) -> None:
+    """Refuse ``path`` unless it is a heartsong session database, without changing it
+    (read-only: no mode change, no journal-mode change, no migration)."""
+    expected = f"a heartsong session database at {path}"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as exc:
+        raise InputDataError("store", expected, exc.strerror) from exc
+    if head != b"SQLite format 3\x00":
+        raise InputDataError("store", expected, "not an SQLite database")
+    try:
+        probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            version = int(probe.execute("PRAGMA user_version").fetchone()[0])
+            tables = {r[0] for r in probe.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as exc:
+        raise InputDataError("store", expected, str(exc)) from exc
+    if version < 1 or "sessions" not in tables:
+        raise InputDataError("store", expected, "another program's SQLite database")
+
+
 class Store:
     """The session database at ``path``, migrated to :data:`SCHEMA_VERSION` on open.
 
@@ -121,6 +146,11 @@ class Store:
     migrate:
         Bring an older schema up to date (default). False opens read-as-is (for tests
         that build an old schema).
+    existing:
+        The file must already be a heartsong session database (``--db`` of ``export``,
+        ``report``, ``data``): anything else is refused before it is touched (the store
+        used to tighten any file's mode to 0600, ``/etc/passwd`` included, and to turn a
+        foreign SQLite file or an empty one into a session database).
 
     Raises
     ------
@@ -129,10 +159,14 @@ class Store:
         written by a newer heartsong (its schema version is higher than this code's).
     """
 
-    def __init__(self, path: str | Path, *, migrate: bool = True) -> None:
+    def __init__(self, path: str | Path, *, migrate: bool = True,
+                 existing: bool = False) -> None:
         self.path = Path(path)
+        if existing:
+            _check_session_database(self.path)
         try:
-            create_private(self.path)
+            if not existing:
+                create_private(self.path)
             self.db = sqlite3.connect(
                 str(self.path), isolation_level=None, check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000.0,
