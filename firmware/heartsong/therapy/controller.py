@@ -521,7 +521,9 @@ class TherapyController:
         p = self.pacer
         if p.stage != "pacing" or p.rate_bpm is None or dt <= 0.0:
             return
-        b = self.band.bin_of(p.rate_bpm)
+        # The settled rate may be interpolated between bins (5.8): its samples count for
+        # the nearest bin, so the rate used every night keeps the estimate learning.
+        b = self.band.nearest_bin(p.rate_bpm)
         hr, sdnn, resp = metrics.hr_bpm, metrics.sdnn_ms, metrics.resp_rate_bpm
         if b is None or hr is None or sdnn is None or resp is None or sdnn <= 0.0:
             return
