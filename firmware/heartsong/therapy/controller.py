@@ -379,6 +379,10 @@ class TherapyController:
             self.stress = su.state
             causes.update(su.causes)
             notes.extend(su.notes)
+        else:
+            # Asleep, the stress response rests: its clock must not count the sleep as
+            # time spent stressed (a wake would otherwise switch to masking at once).
+            self.stress = dataclasses.replace(self.stress, t_s=now_s, stressed_s=0.0)
         if self.learner is not None:
             self._track_episode(now_s, wall_s, notes)
         if now_s - self._last_save_s >= SAVE_EVERY_S:
