@@ -165,14 +165,3 @@ def test_bad_bands_name_the_setting() -> None:
         ResonanceBand(min_bpm=7.0, max_bpm=6.0)
     with pytest.raises(InputDataError, match="breath_rate_bpm"):
         ResonanceBand(default_bpm=8.0)
-
-
-def test_an_interpolated_rate_counts_for_its_nearest_bin() -> None:
-    """A settled rate of 5.8 (between the 5.5 and 6.0 bins) was in no bin, so the rate
-    used every night added nothing to the estimate and it froze."""
-    from heartsong.therapy.resonance import ResonanceBand
-
-    band = ResonanceBand()
-    assert band.bin_of(5.8) is None  # not a bin ...
-    assert band.nearest_bin(5.8) == 6.0 and band.nearest_bin(5.7) == 5.5  # ... but near one
-    assert band.nearest_bin(band.max_bpm + band.step_bpm) is None

@@ -124,12 +124,6 @@ class ResonanceBand:
                 return b
         return None
 
-    def nearest_bin(self, rate_bpm: float) -> float | None:
-        """The bin nearest ``rate_bpm`` within half a step (an interpolated resonance rate
-        such as 5.8 lies between bins), or None outside the band."""
-        best = min(self.bins, key=lambda b: abs(rate_bpm - b))
-        return best if abs(rate_bpm - best) <= 0.5 * self.step_bpm + 1e-9 else None
-
 
 @dataclass(frozen=True, slots=True)
 class Visit:
