@@ -63,7 +63,25 @@ def test_user_changes_are_explained() -> None:
     assert "ocean -> brown_noise" in text and "-18 -> -24 dB" in text
 
 
+def test_sound_back_on_is_a_change_with_its_cause() -> None:
+    """It was the bare reason "sound resumed", with no structured record and no why."""
+    first = decide(PolicyInput(_settings(playing=False), 0.0), None).targets
+    d = decide(PolicyInput(_settings(), 5.0), first)
+    (a,) = [a for a in d.adaptations if a.what == "playing"]
+    assert (a.before, a.after) == (False, True) and d.reasons[0] == "sound on: user setting"
+
+
 # -- closed-loop guidance ------------------------------------------------------------------
+
+
+def test_a_tempo_that_starts_is_logged_too() -> None:
+    """A change from no tempo (a preset without a pulse) to one was not logged at all."""
+    s = _settings()
+    first = decide(PolicyInput(s, 0.0, guidance=Guidance("wind_down", None)), None)
+    d = decide(PolicyInput(s, 5.0, guidance=Guidance("wind_down", None, tempo_bpm=54.0)),
+               first.targets, previous_tempo_bpm=None)
+    (a,) = [a for a in d.adaptations if a.what == "tempo_bpm"]
+    assert (a.before, a.after) == (None, 54.0) and a.because == "soundscape with a pulse"
 
 
 def _local(hour: int, minute: int = 0) -> float:

@@ -443,6 +443,7 @@ class TherapyController:
                 Adaptation("mode", "sleep", self.settings.mode, f"awake again: {su.woke}")
             )
             causes["volume_db"] = "awake again in the night: rising slowly, quieter than before"
+            causes["playing"] = "awake again in the night"
             causes["brightness"] = causes["intensity"] = "awake again"
 
     def _pacer_target(self) -> tuple[float, float | None]:

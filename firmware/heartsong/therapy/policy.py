@@ -257,16 +257,20 @@ def decide(
                 Adaptation("playing", True, False, causes.get("playing", "faded out"))
             )
     elif playing and not previous.playing:
-        reasons.append("sound resumed")
+        adaptations.append(
+            Adaptation("playing", False, True, causes.get("playing", "user setting"))
+        )
     for name in ("soundscape", "volume_db", "breath_rate_bpm", "brightness", "intensity"):
         before = getattr(previous, name)
         after = getattr(targets, name)
         if before != after:
             cause = causes.get(name, _DEFAULT_CAUSES[name])
             adaptations.append(Adaptation(name, before, after, cause))
-    if g is not None and tempo != previous_tempo_bpm and previous_tempo_bpm is not None:
+    if g is not None and tempo != previous_tempo_bpm:
+        # from none too: a switch to a preset with a pulse starts one, and says why
+        default = "soundscape with a pulse" if previous_tempo_bpm is None else ""
         adaptations.append(
-            Adaptation("tempo_bpm", previous_tempo_bpm, tempo, causes.get("tempo_bpm", ""))
+            Adaptation("tempo_bpm", previous_tempo_bpm, tempo, causes.get("tempo_bpm", default))
         )
     reasons.extend(a.message for a in adaptations)
     return Decision(targets, tuple(reasons), tempo, mode, tuple(adaptations))
