@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
-from typing import Any
+import functools
 
 __all__ = ["quiet_audio_libraries"]
 
@@ -30,10 +29,6 @@ _ALSA_HANDLER = ctypes.CFUNCTYPE(
 # void func(const char *msg)
 _JACK_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
-_lock = threading.Lock()
-_installed = False
-# The callbacks must outlive the libraries' pointers to them.
-_keep: list[Any] = []
 
 
 def _on_alsa(_file: bytes, _line: int, _func: bytes, _err: int, _fmt: bytes) -> None:
@@ -42,6 +37,11 @@ def _on_alsa(_file: bytes, _line: int, _func: bytes, _err: int, _fmt: bytes) -> 
 
 def _on_jack(_msg: bytes) -> None:
     """JACK's message, dropped."""
+
+
+# Module-level: the C callbacks must outlive the libraries' pointers to them.
+_ALSA_CALLBACK = _ALSA_HANDLER(_on_alsa)
+_JACK_CALLBACK = _JACK_HANDLER(_on_jack)
 
 
 def _library(name: str) -> ctypes.CDLL | None:
@@ -54,23 +54,15 @@ def _library(name: str) -> ctypes.CDLL | None:
         return None
 
 
+@functools.cache
 def quiet_audio_libraries() -> None:
     """Install the silent message printers in libasound and libjack (once per process;
     call before PortAudio starts). Harmless where either library is missing."""
-    global _installed
-    with _lock:
-        if _installed:
-            return
-        _installed = True
-        alsa = _library("asound")
-        if alsa is not None and hasattr(alsa, "snd_lib_error_set_handler"):
-            handler = _ALSA_HANDLER(_on_alsa)
-            _keep.append(handler)
-            alsa.snd_lib_error_set_handler(handler)
-        jack = _library("jack")
-        if jack is not None:
-            for setter in ("jack_set_error_function", "jack_set_info_function"):
-                if hasattr(jack, setter):
-                    func = _JACK_HANDLER(_on_jack)
-                    _keep.append(func)
-                    getattr(jack, setter)(func)
+    alsa = _library("asound")
+    if alsa is not None and hasattr(alsa, "snd_lib_error_set_handler"):
+        alsa.snd_lib_error_set_handler(_ALSA_CALLBACK)
+    jack = _library("jack")
+    if jack is not None:
+        for setter in ("jack_set_error_function", "jack_set_info_function"):
+            if hasattr(jack, setter):
+                getattr(jack, setter)(_JACK_CALLBACK)
