@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_MODE", "create_private", "open_private_output", "write_private"]
+__all__ = ["PRIVATE_MODE", "SQLITE_HEADER", "create_private", "open_private_output",
+           "write_private"]
 
 #: File mode of the person's data: read and write for the owner only.
 PRIVATE_MODE = 0o600
 #: Mode of the folders made for it.
 PRIVATE_DIR_MODE = 0o700
-#: First bytes of an SQLite database and of its write-ahead log (sqlite.org/fileformat2).
-_SQLITE_MAGIC = (b"SQLite format 3\x00", b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+#: First 16 bytes of an SQLite database (sqlite.org/fileformat2) ...
+SQLITE_HEADER = b"SQLite format 3\x00"
+#: ... and the first bytes of its write-ahead log.
+_SQLITE_MAGIC = (SQLITE_HEADER, b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 
 
 def _private_folder(folder: Path) -> None:

@@ -38,7 +38,7 @@ from typing import Final
 
 from heartsong.errors import InputDataError
 from heartsong.events import METRIC_NAMES
-from heartsong.private_file import create_private
+from heartsong.private_file import SQLITE_HEADER, create_private
 from heartsong.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -120,7 +120,7 @@ def _check_session_database(path: Path) -> None:
             head = f.read(16)
     except OSError as exc:
         raise InputDataError("store", expected, exc.strerror) from exc
-    if head != b"SQLite format 3\x00":
+    if head != SQLITE_HEADER:
         raise InputDataError("store", expected, "not an SQLite database")
     try:
         probe = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
