@@ -105,22 +105,17 @@ def _open_smbus2(path: Path) -> I2cBus:
 
 
 def _pyaudio_outputs() -> AudioOutputs:
-    import pyaudio
+    """The output devices as the device's own audio backend sees them (which also keeps
+    ALSA's and JACK's start-up chatter out of the report)."""
+    from heartsong.audio.portaudio import PortAudioBackend
 
-    from heartsong.audio.c_noise import quiet_audio_libraries
-
-    quiet_audio_libraries()  # ALSA's and JACK's probing chatter would bury the report
-    pa = pyaudio.PyAudio()
+    backend = PortAudioBackend()
     try:
-        infos = [pa.get_device_info_by_index(i) for i in range(pa.get_device_count())]
-        names = tuple(str(i["name"]) for i in infos if int(i["maxOutputChannels"]) > 0)
-        try:
-            default: str | None = str(pa.get_default_output_device_info()["name"])
-        except OSError:  # PortAudio: "No Default Output Device Available"
-            default = None
-        return AudioOutputs(names, default)
+        default = backend.default_device()
+        return AudioOutputs(tuple(d.name for d in backend.devices()),
+                            None if default is None else default.name)
     finally:
-        pa.terminate()
+        backend.close()
 
 
 def _environ() -> dict[str, str]:
