@@ -156,7 +156,7 @@ def _cmd_soundscapes(args: argparse.Namespace) -> int:
 
 def _initial_params(args: argparse.Namespace, volume_db: float) -> dict[str, object]:
     """The controls at the start of a render: the preset's defaults, then ``--set``."""
-    from heartsong.audio.script import SETTABLE, parse_script
+    from heartsong.audio.script import SETTABLE, check_setting
     from heartsong.audio.soundscapes import get_preset
     from heartsong.config import parse_override
 
@@ -164,19 +164,11 @@ def _initial_params(args: argparse.Namespace, volume_db: float) -> dict[str, obj
     params: dict[str, object] = dict(preset.defaults())
     params.pop("breath_rate_bpm", None)
     params.update(soundscape=preset.name, playing=True, breath_rate_bpm=None, volume_db=volume_db)
-    sets: dict[str, object] = {}
     for text in args.sets:
         key, value = parse_override(text)
         if key not in SETTABLE:
             raise InputDataError(f"--set {key}", f"one of {', '.join(SETTABLE)}")
-        sets[key] = value
-    if sets:  # validated like a script entry, so the errors read the same
-        try:
-            (change,) = parse_script([{"t": 0, "set": sets}], [preset.name])
-        except InputDataError as exc:  # name the option, not the script it became
-            raise InputDataError(exc.field.replace("script[0].set.", "--set "), exc.expected,
-                                 exc.value) from None
-        params.update(change.values)
+        params[key] = check_setting(f"--set {key}", key, value)  # as a script entry's
     return params
 
 

@@ -28,7 +28,8 @@ from heartsong.audio.engine import AudioEngine
 from heartsong.audio.soundscape_model import BOUNDS, MOVABLE
 from heartsong.errors import InputDataError, check_number
 
-__all__ = ["SETTABLE", "ScriptChange", "load_script", "parse_script", "render_script"]
+__all__ = ["SETTABLE", "ScriptChange", "check_setting", "load_script", "parse_script",
+           "render_script"]
 
 #: Keys a ``set`` entry may contain.
 SETTABLE = (*MOVABLE, "playing")
@@ -63,7 +64,10 @@ class ScriptChange:
         return params
 
 
-def _check_value(where: str, key: str, value: object) -> object:
+def check_setting(where: str, key: str, value: object) -> object:
+    """``value`` for the settable control ``key``, checked (``where`` names it in the
+    error): a bool for ``playing``, None where a control allows it, else a number within
+    the widest range any preset allows."""
     if key == "playing":
         if not isinstance(value, bool):
             raise InputDataError(where, "true or false", value)
@@ -116,7 +120,7 @@ def parse_script(entries: object, soundscapes: Iterable[str]) -> list[ScriptChan
             for key, value in raw.items():
                 if key not in SETTABLE:
                     raise InputDataError(f"{where}.set.{key}", f"one of {', '.join(SETTABLE)}")
-                values[key] = _check_value(f"{where}.set.{key}", key, value)
+                values[key] = check_setting(f"{where}.set.{key}", key, value)
         soundscape = entry.get("soundscape")
         if "soundscape" in entry and soundscape not in names:
             raise InputDataError(
