@@ -238,14 +238,18 @@ class Store:
         row = self.db.execute("SELECT MAX(id) FROM sessions").fetchone()
         return int(row[0] or 0) + 1
 
+    #: When an open session last stored an update (its start without one), Unix s.
+    _LAST_UPDATE_SQL: Final = (
+        "COALESCE((SELECT MAX(wall_s) FROM metrics WHERE metrics.session_id = sessions.id),"
+        " sessions.start_wall_s)")
+
     def close_dangling(self) -> int:
         """End sessions a crash or power cut left open: at their last metric, outcome
         ``"interrupted"``. Returns how many were closed."""
         with self.transaction():
             cur = self.db.execute(
-                "UPDATE sessions SET outcome = 'interrupted', end_wall_s = COALESCE("
-                "(SELECT MAX(wall_s) FROM metrics WHERE metrics.session_id = sessions.id),"
-                " start_wall_s) WHERE end_wall_s IS NULL"
+                "UPDATE sessions SET outcome = 'interrupted', end_wall_s = "
+                f"{self._LAST_UPDATE_SQL} WHERE end_wall_s IS NULL"
             )
         if cur.rowcount:
             log.warning("%d session(s) were cut short (power loss or crash); closed at "
@@ -257,9 +261,8 @@ class Store:
         ``within_s`` seconds (an open session whose data stopped long ago was cut short by
         a crash, not running). None when there is none."""
         row = self.db.execute(
-            "SELECT s.id FROM sessions s WHERE s.end_wall_s IS NULL AND COALESCE("
-            "(SELECT MAX(wall_s) FROM metrics m WHERE m.session_id = s.id), s.start_wall_s)"
-            " > ? ORDER BY s.id DESC LIMIT 1", (now_wall_s - within_s,)
+            "SELECT id FROM sessions WHERE end_wall_s IS NULL AND "
+            f"{self._LAST_UPDATE_SQL} > ? ORDER BY id DESC LIMIT 1", (now_wall_s - within_s,)
         ).fetchone()
         return None if row is None else int(row[0])
 

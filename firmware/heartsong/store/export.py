@@ -80,13 +80,18 @@ def _iso(wall_s: float) -> str:
     return dt.datetime.fromtimestamp(wall_s).astimezone().isoformat(timespec="milliseconds")
 
 
+def output_error(path: Path, exc: OSError) -> InputDataError:
+    """The ``--out`` error of an export or report file that cannot be written."""
+    return InputDataError("--out", "a writable file that is not a database or a link",
+                          f"{path}: {exc.strerror}")
+
+
 @contextmanager
 def _private(path: Path) -> Iterator[IO[str]]:
     try:
         fd = open_private_output(path)
     except OSError as exc:
-        raise InputDataError("--out", "a writable file that is not a database or a link",
-                             f"{path}: {exc.strerror}") from exc
+        raise output_error(path, exc) from exc
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
         yield f
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from heartsong.errors import InputDataError
 from heartsong.private_file import open_private_output
 from heartsong.store.db import BaselineRow, SessionRow, Store
+from heartsong.store.export import output_error
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -229,8 +230,7 @@ def render_report(
             else:
                 f.write(_html(png, lines).encode("utf-8"))
     except OSError as exc:
-        raise InputDataError("--out", "a writable file that is not a database or a link",
-                             f"{out}: {exc.strerror}") from exc
+        raise output_error(out, exc) from exc
     log.info("report written to %s", out)
     return lines
 

@@ -75,7 +75,7 @@ def parse_date(text: str, field: str = "--before") -> float:
     except ValueError as exc:
         raise InputDataError(field, "a date YYYY-MM-DD or date-time YYYY-MM-DDTHH:MM",
                              text) from exc
-    if not 1970 <= when.year <= 9999:
+    if when.year < 1970:
         raise InputDataError(field, "a date from 1970 on", text)
     try:
         if when.tzinfo is None:
