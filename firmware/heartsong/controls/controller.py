@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from heartsong.controls.buttons import Buttons, ButtonSpec, Gesture
 from heartsong.controls.leds import (
@@ -197,21 +197,15 @@ class Controls:
             )
         # An LED that cannot be driven (a pin backend without PWM) costs only that LED:
         # the buttons stay.
-        if c.status_led_pin is not None:
-            try:
-                self.status_led = StatusLed(c.status_led_pin, pin_factory=pin_factory)
-            except Exception as exc:  # gpiozero: PinPWMUnsupported, PinInvalidPin, ...
-                log.warning("status LED unavailable (%s: %s)", type(exc).__name__, exc)
-        if None not in (c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin):
-            assert c.rgb_red_pin is not None and c.rgb_green_pin is not None
-            assert c.rgb_blue_pin is not None
-            try:
-                self.stress_led = StressLed(
-                    c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin,
-                    common_anode=c.rgb_common_anode, pin_factory=pin_factory,
-                )
-            except Exception as exc:
-                log.warning("stress LED unavailable (%s: %s)", type(exc).__name__, exc)
+        status = c.status_led_pin
+        if status is not None:
+            self.status_led = _optional_led(
+                "status", lambda: StatusLed(status, pin_factory=pin_factory))
+        red, green, blue = c.rgb_red_pin, c.rgb_green_pin, c.rgb_blue_pin
+        if red is not None and green is not None and blue is not None:
+            self.stress_led = _optional_led("stress", lambda: StressLed(
+                red, green, blue, common_anode=c.rgb_common_anode, pin_factory=pin_factory,
+            ))
 
     def show(self, status: LedStatus) -> None:
         """Set what the LEDs show from now on (call after each metrics update)."""
@@ -288,6 +282,19 @@ class Controls:
 
     def __repr__(self) -> str:
         return f"<Controls {self.buttons!r} pattern={choose_pattern(self.status)}>"
+
+
+_Led = TypeVar("_Led")
+
+
+def _optional_led(label: str, make: Callable[[], _Led]) -> _Led | None:
+    """The LED ``make`` opens, or None with a warning: an LED the pin backend cannot drive
+    (no PWM) costs only that LED, the buttons stay."""
+    try:
+        return make()
+    except Exception as exc:  # gpiozero: PinPWMUnsupported, PinInvalidPin, ...
+        log.warning("%s LED unavailable (%s: %s)", label, type(exc).__name__, exc)
+        return None
 
 
 def make_controls(cfg: ControlsConfig, **kwargs: Any) -> Controls | None:

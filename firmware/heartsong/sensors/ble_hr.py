@@ -683,7 +683,7 @@ class BleHrClient:
         )
         if chosen is None:
             want = f" named like {self.settings.name!r}" if self.settings.name else ""
-            if self._known is not None and not self.settings.address and not want and found:
+            if self._known is not None and not self.settings.name and found:
                 forget = f", or delete {self.store.path}" if self.store.path else ""
                 raise StrapNotFoundError(
                     f"the strap used last ({self._known.address}) is not advertising; "
