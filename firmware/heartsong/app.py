@@ -442,12 +442,6 @@ class Appliance:
         # walking it, which shortens the pauses that can hold the GIL from the audio thread.
         gc.collect()
         gc.freeze()
-        # The audio callback (PortAudio's thread) needs the GIL for every block (5.3 ms
-        # at 256 frames); a Python thread holds it up to the switch interval (5 ms by
-        # default) before handing over. 1 ms keeps that wait a fraction of a block. The
-        # DSP and simulator kernels release the GIL while they run (nogil).
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(AUDIO_SWITCH_INTERVAL_S)
         self._apply(self.therapy.start(self._t_start, self.clock.wall()))
         self._arm_sleep_timer()
         if self.mqtt is not None:
@@ -473,6 +467,13 @@ class Appliance:
                 "fields": {"sources": [s.name for s in self.sources], "clock": repr(self.clock)}
             },
         )
+        # The audio callback (PortAudio's thread) needs the GIL for every block (5.3 ms
+        # at 256 frames); a Python thread holds it up to the switch interval (5 ms by
+        # default) before handing over. 1 ms keeps that wait a fraction of a block. The
+        # DSP and simulator kernels release the GIL while they run (nogil). Restored in
+        # the finally below, so a failed start cannot leave it set.
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(AUDIO_SWITCH_INTERVAL_S)
         try:
             if duration_s is None:
                 await self._stop.wait()

@@ -26,7 +26,7 @@ from heartsong.mqtt.commands import (
     SetSoundscape,
     SetVolume,
 )
-from heartsong.therapy.policy import PolicySettings
+from heartsong.therapy.policy import PolicySettings, timer_done
 
 __all__ = ["Applied", "apply_command", "sleep_timer_remaining_min"]
 
@@ -69,10 +69,6 @@ def sleep_timer_remaining_min(settings: PolicySettings, session_elapsed_s: float
     if settings.sleep_timer_s <= 0:
         return 0.0
     return round(max(settings.sleep_timer_s - session_elapsed_s, 0.0) / 60.0, 1)
-
-
-def _timer_expired(settings: PolicySettings, session_elapsed_s: float) -> bool:
-    return settings.sleep_timer_s > 0 and session_elapsed_s >= settings.sleep_timer_s
 
 
 def apply_command(
@@ -148,7 +144,7 @@ def apply_command(
     if isinstance(command, SetPlaying):
         if not command.playing:
             return Applied(replace(s, playing=False), "sound off: command, fading out")
-        if _timer_expired(s, session_elapsed_s):
+        if timer_done(s, session_elapsed_s):
             return Applied(
                 replace(s, playing=True, sleep_timer_s=0.0),
                 "sound on: command; the sleep timer had run out and is now off",

@@ -53,6 +53,7 @@ from heartsong.therapy.policy import (
     PolicySettings,
     calm_base,
     decide,
+    timer_done,
 )
 from heartsong.therapy.resonance import (
     ResonanceBand,
@@ -108,6 +109,11 @@ WAKE_RISE_DB_PER_MIN = 2.0
 WAKE_CEILING_DB = -12.0
 
 AssessmentPhase = Literal["approach", "down", "up", "settled"]
+
+
+def _fade_steps(offset_db: float) -> float:
+    """``offset_db`` rounded down to whole FADE_STEP_DB steps, dB."""
+    return FADE_STEP_DB * math.floor(offset_db / FADE_STEP_DB + 1e-9)
 
 
 class TherapyController:
@@ -214,7 +220,6 @@ class TherapyController:
         #: (dB) the sound had reached then (None: no night wake this session).
         self._woke_s: float | None = None
         self._woke_offset_db = 0.0
-        self._onset_offset_db = 0.0
         self.chosen: str | None = None
         #: The user picked this session's soundscape (a command), not the learner.
         self.user_chose = False
@@ -319,7 +324,8 @@ class TherapyController:
                 self.sleep = dataclasses.replace(self.sleep, asleep=False, onset_s=None)
                 notes.append(Adaptation("mode", "sleep", settings.mode, "user choice"))
             # Choosing "sleep" while asleep changes nothing audible: the fade goes on.
-            self._woke_s = None if settings.mode != "sleep" else self._woke_s
+            if settings.mode != "sleep":
+                self._woke_s = None
         self.settings = settings
         return self._decide(now_s, wall_s, None, notes, {})
 
@@ -420,9 +426,7 @@ class TherapyController:
         su = sleep_step(self.sleep, obs, self.pacer.rate_bpm, self.sleep_cfg)
         self.sleep = su.state
         if su.onset is not None:
-            self.sleep_onset_s = now_s
-            # The fade starts where the sound is (quieter already after a night wake).
-            self._onset_offset_db = self._fade_offset_db
+            self.sleep_onset_s = now_s  # the fade goes on from where the sound is
             notes.append(Adaptation("mode", before, "sleep", f"sleep onset: {su.onset}"))
             causes["volume_db"] = "asleep: quiet masking sound"
             self._save()
@@ -459,7 +463,7 @@ class TherapyController:
 
     def _pacer_step(self, now_s: float, measured: float | None, causes: dict[str, str]) -> None:
         s = self.settings
-        timer_over = s.sleep_timer_s > 0.0 and now_s - self.t_start_s >= s.sleep_timer_s
+        timer_over = timer_done(s, now_s - self.t_start_s)
         # No pacer nobody hears (the sleep timer ran out), and none after a night wake.
         active = self.mode != "sleep" and s.playing and not timer_over and self._woke_s is None
         target, dwell = self._pacer_target()
@@ -569,8 +573,7 @@ class TherapyController:
             if self._woke_s is None:
                 return 0.0, True
             rise = WAKE_RISE_DB_PER_MIN * (now_s - self._woke_s) / 60.0
-            level = min(WAKE_CEILING_DB, self._woke_offset_db + rise)
-            offset = FADE_STEP_DB * math.floor(level / FADE_STEP_DB + 1e-9)
+            offset = _fade_steps(min(WAKE_CEILING_DB, self._woke_offset_db + rise))
             if offset != self._fade_offset_db:
                 causes.setdefault("volume_db", "awake in the night: rising slowly")
                 self._fade_offset_db = offset
@@ -579,8 +582,8 @@ class TherapyController:
         fade_s = 60.0 * t.sleep_fade_min
         depth = SILENCE_DB if t.sleep_sound == "off" else t.sleep_fade_db
         done = min(1.0, (now_s - self.sleep_onset_s) / fade_s)
-        offset = min(self._onset_offset_db,
-                     -FADE_STEP_DB * math.floor(depth * done / FADE_STEP_DB + 1e-9))
+        # never above where it was: a fade after a night wake starts lower than 0 dB
+        offset = min(self._fade_offset_db, -_fade_steps(depth * done))
         if offset != self._fade_offset_db:
             causes["volume_db"] = f"sleep fade {100 * done:.0f}% of {t.sleep_fade_min:g} min"
             self._fade_offset_db = offset

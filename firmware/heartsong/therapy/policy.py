@@ -40,6 +40,7 @@ __all__ = [
     "calm_base",
     "decide",
     "night_factor",
+    "timer_done",
 ]
 
 #: Sleep mode plays this much below the configured volume, in dB (masking, not music).
@@ -174,7 +175,8 @@ def calm_base(
     )
 
 
-def _timer_done(s: PolicySettings, elapsed_s: float) -> bool:
+def timer_done(s: PolicySettings, elapsed_s: float) -> bool:
+    """Whether the sleep timer has run out ``elapsed_s`` seconds into the session."""
     return s.sleep_timer_s > 0 and elapsed_s >= s.sleep_timer_s
 
 
@@ -210,8 +212,8 @@ def decide(
     s = inp.settings
     g = inp.guidance
     mode: Mode = g.mode if g is not None else s.mode
-    timer_done = _timer_done(s, inp.session_elapsed_s)
-    playing = s.playing and not timer_done and (g is None or g.playing)
+    timer_over = timer_done(s, inp.session_elapsed_s)
+    playing = s.playing and not timer_over and (g is None or g.playing)
     volume_db = s.volume_db + (g.volume_offset_db if g is not None else 0.0)
     if mode == "sleep":
         volume_db -= SLEEP_ATTENUATION_DB
@@ -248,7 +250,7 @@ def decide(
         return Decision(targets, tuple(reasons), tempo, mode, ())
 
     if previous.playing and not playing:
-        if timer_done:
+        if timer_over:
             reasons.append(f"sleep timer: {s.sleep_timer_s / 60:.0f} min elapsed, fading out")
         elif not s.playing:
             reasons.append("sound paused by the user")

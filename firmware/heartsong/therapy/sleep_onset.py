@@ -208,10 +208,12 @@ def _signs(
     awake_resp: float | None,
     paced: tuple[float, float] | None,
     cfg: SleepConfig,
+    night_hr: float | None = None,
 ) -> list[str]:
     """The signs of sleep present, each as words with its numbers.
 
-    ``paced`` is the range of the recent pacer rates when a followed pacer plays.
+    ``paced`` is the range of the recent pacer rates when a followed pacer plays;
+    ``night_hr`` the heart rate of tonight's earlier sleep (see SleepState.night_hr_bpm).
     """
     signs: list[str] = []
     hr_now = _median([o.hr_bpm for o in recent if o.hr_bpm is not None])
@@ -235,6 +237,10 @@ def _signs(
             how += f", off the pacer ({hi:.1f})"
         if sd <= cfg.regular_sd_bpm and slower:
             signs.append(f"breathing {mean:.1f} /min, regular (SD {sd:.1f}), {how}")
+    if hr_now is not None and night_hr is not None and hr_now <= night_hr + 0.5 * (
+        cfg.wake_hr_rise_bpm
+    ):
+        signs.append(f"HR {hr_now:.0f} bpm, back to tonight's sleeping {night_hr:.0f}")
     return signs
 
 
@@ -324,12 +330,10 @@ def sleep_step(
     recent = [o for o in history if o.t_s > t - cfg.recent_s]
     reference = [o for o in history if o.t_s <= t - cfg.recent_s]
     enough_past = t - start >= cfg.recent_s + 0.5 * cfg.reference_s
-    signs = _signs(recent, reference, s.awake_resp_bpm, paced, cfg) if enough_past else []
+    signs = (_signs(recent, reference, s.awake_resp_bpm, paced, cfg, s.night_hr_bpm)
+             if enough_past else [])
     needed = cfg.min_signs if paced is not None else cfg.min_signs_unpaced
     if s.night_hr_bpm is not None:
-        hr_now = _median([o.hr_bpm for o in recent if o.hr_bpm is not None])
-        if hr_now is not None and hr_now <= s.night_hr_bpm + 0.5 * cfg.wake_hr_rise_bpm:
-            signs.append(f"HR {hr_now:.0f} bpm, back to tonight's sleeping {s.night_hr_bpm:.0f}")
         needed = min(needed, 2)
     holds = still_for >= cfg.still_s and not following and len(signs) >= needed
     if not holds:
