@@ -9,7 +9,6 @@ it misses nothing while either side reconnects: every gap it sees is the device'
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -40,9 +39,9 @@ def _doc(i: int) -> dict[str, object]:
 
 
 def _seqs(rec: Recorder, topic: str | None = None) -> list[int]:
-    """The documents' numbers as they arrived on ``topic`` (None: live and late)."""
-    return [int(json.loads(p)["wall_s"]) for t, p, _ in list(rec.messages)
-            if t == topic or (topic is None and t in (STATE, LATE))]
+    """The documents' numbers as they arrived on ``topic`` (None: live, then late)."""
+    docs = rec.json_on(topic) if topic is not None else rec.json_on(STATE) + rec.json_on(LATE)
+    return [int(d["wall_s"]) for d in docs]
 
 
 def _first_seen(seqs: list[int]) -> list[int]:

@@ -17,6 +17,7 @@ from heartsong.store.retention import DAY_S, apply_retention, parse_date
 from heartsong.store.schema import MIGRATIONS, SCHEMA_VERSION
 from heartsong.store.writer import StoreWriter
 from heartsong.store_cmd import add_parser, run
+from mqtt_tls import wait_for
 
 
 def _record(path: Path, start_wall_s: float, n: int = 40, *, flush_s: float = 0.05) -> int:
@@ -295,12 +296,8 @@ def test_data_delete_waits_for_a_stopped_device(tmp_path: Path) -> None:
     now = time.time()
     rec.start_session(now - 60.0, "calm")
     rec.on_metrics(Metrics(t_s=0.0, wall_s=now - 5.0, hr_bpm=60.0))
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:  # the writer commits every 0.05 s
-        time.sleep(0.1)
-        if rec.writer.pending == 0:
-            break
-    time.sleep(0.2)
+    assert wait_for(lambda: rec.writer.pending == 0, timeout_s=5.0)
+    time.sleep(0.2)  # the writer commits every 0.05 s
     for argv in (["data", "delete", "--all"], ["data", "delete", "--before", "2100-01-01"]):
         assert _cli([*argv, "--db", str(path)]) == 2
     store = Store(path)

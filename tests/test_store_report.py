@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,6 @@ from heartsong.store.db import Store, db_path
 from heartsong.store.report import render_report
 
 matplotlib = pytest.importorskip("matplotlib")
-
 
 
 @pytest.fixture(scope="module")

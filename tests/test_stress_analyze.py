@@ -4,7 +4,7 @@ recordings the per-participant result of the model card is reproduced."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 from typing import Any

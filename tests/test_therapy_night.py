@@ -20,6 +20,8 @@ from heartsong.therapy.policy import PolicySettings
 
 WALL0 = 1_709_587_800.0
 CALM = StressEstimate(0.3, "calm")
+#: Wind-down at -20 dB, no sleep timer.
+EVENING = PolicySettings("wind_down", "ocean", -20.0, 6.0, 0.0)
 
 
 class Night:
@@ -54,7 +56,7 @@ class Night:
 
 
 def test_a_night_wake_rises_slowly_stays_quiet_and_sleep_comes_back() -> None:
-    night = Night(PolicySettings("wind_down", "ocean", -20.0, 6.0, 0.0))
+    night = Night(EVENING)
     night.fall_asleep()
     asleep_db = night.volumes[-1]
     start = len(night.volumes)
@@ -74,7 +76,7 @@ def test_a_night_wake_rises_slowly_stays_quiet_and_sleep_comes_back() -> None:
 
 
 def test_choosing_sleep_while_asleep_keeps_the_fade() -> None:
-    night = Night(PolicySettings("wind_down", "ocean", -20.0, 6.0, 0.0))
+    night = Night(EVENING)
     night.fall_asleep()
     before = night.decision.targets
     d = night.ctl.update_settings(
@@ -84,7 +86,7 @@ def test_choosing_sleep_while_asleep_keeps_the_fade() -> None:
 
 
 def test_no_pacer_runs_after_the_sleep_timer_silenced_the_sound() -> None:
-    night = Night(PolicySettings("wind_down", "ocean", -20.0, 6.0, 600.0))  # 10-min timer
+    night = Night(dataclasses.replace(EVENING, sleep_timer_s=600.0))  # 10-min timer
     while night.t < 3600.0:
         night.step(65, 35, max(6.0, 14.0 - night.t / 300.0))
         if night.t > 610.0:
@@ -99,7 +101,7 @@ def test_a_wind_down_command_while_asleep_wakes_the_evening_back() -> None:
     from heartsong.mqtt.apply import apply_command
     from heartsong.mqtt.commands import SetMode
 
-    night = Night(PolicySettings("wind_down", "ocean", -20.0, 6.0, 0.0))
+    night = Night(EVENING)
     night.fall_asleep()
     applied = apply_command(night.ctl.settings, SetMode("wind_down"), session_elapsed_s=night.t,
                             mode_now=night.ctl.mode)

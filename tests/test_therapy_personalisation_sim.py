@@ -4,7 +4,7 @@ the fixed favourite)."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from types import ModuleType
 
 import pytest

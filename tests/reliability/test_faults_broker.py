@@ -12,7 +12,6 @@ reconnect back-off step after the broker returns.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -61,16 +60,16 @@ def test_broker_killed_and_restarted(persistent_broker: Any, state_dir: Path) ->
         reconnect_s = time.monotonic() - t_back
 
         def all_arrived() -> bool:
-            got = {json.loads(p)["wall_s"] for p in rec.on(topic) + rec.on(late_topic)}
+            got = {d["wall_s"] for d in rec.json_on(topic) + rec.json_on(late_topic)}
             return link.queued == 0 and {round(w, 3) for w in sent} <= got
 
         assert wait_for(all_arrived, timeout_s=60)
         drained_s = time.monotonic() - t_back
     assert result == [0]
-    got = [json.loads(p)["wall_s"] for p in rec.on(topic) + rec.on(late_topic)]
-    late = list(dict.fromkeys(json.loads(p)["wall_s"] for p in rec.on(late_topic)))
+    got = [d["wall_s"] for d in rec.json_on(topic) + rec.json_on(late_topic)]
+    late = list(dict.fromkeys(d["wall_s"] for d in rec.json_on(late_topic)))
     rec.close()
-    live = list(dict.fromkeys(json.loads(p)["wall_s"] for p in rec.on(topic)))
+    live = list(dict.fromkeys(d["wall_s"] for d in rec.json_on(topic)))
     assert late and late == sorted(late)  # what waited came in order (first arrivals)
     spool = Spool(state_dir / OUTBOX_FILE)
     parked = len(spool)
