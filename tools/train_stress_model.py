@@ -64,6 +64,8 @@ from heartsong.stress.spec import SPEC_FORMAT, SPEC_VERSION
 from heartsong.stress_cmd import annotate_windows
 from stress_card import write_card
 from stress_data import (
+    STEP_S,
+    WINDOW_S,
     Participant,
     default_data_dir,
     load_dataset,
@@ -224,7 +226,7 @@ def make_spec(kind: str, fitted: Fitted, population: Baseline, thresholds: dict[
         "thresholds": thresholds,
         "smoothing": dict(SMOOTHING),
         "history": HISTORY.as_dict(),
-        "window": {"window_s": 60.0, "step_s": 10.0},
+        "window": {"window_s": WINDOW_S, "step_s": STEP_S},
         "training": training,
     }
 

@@ -157,6 +157,11 @@ def _csv_rows(path: Path, lines: list[str]) -> list[list[str]]:
         raise InputDataError(str(path), f"a comma-separated text file ({exc})") from exc
 
 
+def _cell(row: list[str], k: int) -> str:
+    """Cell ``k`` of a CSV row ("" past its end)."""
+    return row[k] if k < len(row) else ""
+
+
 def _norm(name: str) -> str:
     return re.sub(r"\s+", "", name).lower()
 
@@ -234,9 +239,7 @@ def read_ppg_csv(
     t = np.empty(len(body)) if time_col is not None else None
     for i, row in enumerate(body):
         line = i + 2
-        x[i] = _to_float(row[col], f"{p}: line {line}, column {label}") if col < len(row) else (
-            math.nan
-        )
+        x[i] = _to_float(_cell(row, col), f"{p}: line {line}, column {label}")
         if t is not None and time_col is not None:
             if time_col >= len(row):
                 raise InputDataError(f"{p}: line {line}, column {header[time_col]}", "a time")
@@ -501,20 +504,16 @@ def read_rr(path: str | Path) -> Recording:
         g_col = names.index(_RR_GAP_COLUMN) if _RR_GAP_COLUMN in names else None
         for i, row in enumerate(_csv_rows(p, lines[1:])):
             where = f"{p}: line {i + 2}, column "
-
-            def cell(k: int, row: list[str] = row) -> str:
-                return row[k] if k < len(row) else ""
-
-            values.append(_to_float(cell(col), where + label))
+            values.append(_to_float(_cell(row, col), where + label))
             if t_col is not None:
-                t = _to_float(cell(t_col), where + t_label)
+                t = _to_float(_cell(row, t_col), where + t_label)
                 if not math.isfinite(t):
                     raise InputDataError(where + t_label, "a beat time in seconds")
                 times.append(t)
             if g_col is not None:
-                g = _to_float(cell(g_col), where + header[g_col])
+                g = _to_float(_cell(row, g_col), where + header[g_col])
                 if not (math.isnan(g) or g in (0.0, 1.0)):  # an empty cell: no flag
-                    raise InputDataError(where + header[g_col], "0 or 1", cell(g_col))
+                    raise InputDataError(where + header[g_col], "0 or 1", _cell(row, g_col))
                 gaps.append(g == 1.0)
     else:
         for i, ln in enumerate(lines):

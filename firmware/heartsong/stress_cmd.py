@@ -56,13 +56,30 @@ def check_args(args: argparse.Namespace) -> None:
     Raises
     ------
     InputDataError
-        Naming ``--baseline-seconds`` when it is not a positive number of seconds.
+        Naming ``--baseline-seconds`` when it is not a positive number of seconds, or too
+        short for the windows of a personal baseline to end within it.
     """
     from heartsong.errors import InputDataError
 
+    if not getattr(args, "stress", False):
+        return
     baseline_s = getattr(args, "baseline_seconds", DEFAULT_BASELINE_S)
-    if getattr(args, "stress", False) and not (math.isfinite(baseline_s) and baseline_s > 0.0):
+    if not (math.isfinite(baseline_s) and baseline_s > 0.0):
         raise InputDataError("--baseline-seconds", "a positive number of seconds", baseline_s)
+    problem = _baseline_problem(baseline_s, args.window, args.step)
+    if problem:
+        raise InputDataError("--baseline-seconds", problem)
+
+
+def _baseline_problem(baseline_s: float, window_s: float, step_s: float) -> str:
+    """Why ``baseline_s`` can never hold a personal baseline ("" when it can)."""
+    from heartsong.stress.baseline import MIN_BASELINE_WINDOWS
+
+    need_s = window_s + (MIN_BASELINE_WINDOWS - 1) * step_s
+    if baseline_s >= need_s:
+        return ""
+    return (f"at least {need_s:g} s ({MIN_BASELINE_WINDOWS} windows of {window_s:g} s "
+            f"every {step_s:g} s must end within it; got {baseline_s:g})")
 
 
 def annotate_windows(
@@ -136,7 +153,6 @@ def apply(out: dict[str, Any], args: argparse.Namespace) -> str:
     """
     if not getattr(args, "stress", False):
         return ""
-    from heartsong.stress.baseline import MIN_BASELINE_WINDOWS
     from heartsong.stress.model import DEFAULT_MODEL_DIR, StressModel
     from heartsong.stress.runtime import RuntimeMissingError
     from heartsong.stress.spec import StressModelError
@@ -152,10 +168,9 @@ def apply(out: dict[str, Any], args: argparse.Namespace) -> str:
     if not math.isclose(window_s, model.spec.window_s):
         return (f"--window: {model.spec.window_s:g} s with --stress (the model was trained "
                 f"on {model.spec.window_s:g}-s windows; got {window_s:g})")
-    need_s = window_s + (MIN_BASELINE_WINDOWS - 1) * step_s
-    if baseline_s < need_s:
-        return (f"--baseline-seconds: at least {need_s:g} s ({MIN_BASELINE_WINDOWS} windows "
-                f"of {window_s:g} s every {step_s:g} s must end within it; got {baseline_s:g})")
+    problem = _baseline_problem(baseline_s, window_s, step_s)
+    if problem:
+        return f"--baseline-seconds: {problem}"
     duration_s = float(out.get("duration_s") or 0.0)
     if baseline_s >= duration_s:
         return (f"--baseline-seconds: shorter than the recording ({duration_s:.0f} s), so "
